@@ -1,0 +1,1 @@
+"""Benchmarks: our code against faithful re-creations of the reference programs, same process."""

@@ -1,0 +1,1 @@
+"""Gradio tabs: one module per tab. The only package that imports gradio (besides app.py)."""

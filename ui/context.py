@@ -1,0 +1,92 @@
+"""What the tabs share: the device, and per-session state keyed by `gr.Request.session_hash`.
+
+Per-user things (uploads, training jobs, trained models, results) live under an unguessable
+directory per session and in `SessionStore`, never in module globals; `demo.unload` calls
+`SessionStore.close(session_hash)` to drop them.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import secrets
+import shutil
+import tempfile
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import torch
+
+from common.device import pick_device
+
+log = logging.getLogger(__name__)
+
+
+def default_runtime_dir() -> Path:
+    """Where per-session files go: $ATELIER_RUNTIME_DIR, else a fresh temp folder."""
+    env = os.environ.get("ATELIER_RUNTIME_DIR")
+    return Path(env) if env else Path(tempfile.gettempdir()) / "gan-atelier"
+
+
+@dataclass
+class SessionState:
+    """One browser session's belongings."""
+
+    directory: Path
+    models: dict[str, Path] = field(default_factory=dict)  # label -> mixin folder (trained or uploaded)
+    extras: dict[str, Any] = field(default_factory=dict)  # per-tab state (training job, ...)
+
+
+class SessionStore:
+    """Thread-safe map session_hash -> SessionState, with cleanup hooks."""
+
+    def __init__(self, root: Path | None = None) -> None:
+        self.root = root or default_runtime_dir()
+        self._lock = threading.Lock()
+        self._sessions: dict[str, SessionState] = {}
+        self._on_close: list[Callable[[str, SessionState], None]] = []
+
+    def get(self, session_hash: str | None) -> SessionState:
+        """The session's state, created on first use (an unguessable folder under root)."""
+        key = session_hash or "anonymous"
+        with self._lock:
+            state = self._sessions.get(key)
+            if state is None:
+                folder = self.root / secrets.token_hex(16)
+                folder.mkdir(parents=True, exist_ok=True)
+                state = self._sessions[key] = SessionState(directory=folder)
+            return state
+
+    def add_model(self, session_hash: str | None, label: str, folder: Path) -> None:
+        """Make a model folder visible in this session's pickers (Explore)."""
+        self.get(session_hash).models[label] = folder
+
+    def models(self, session_hash: str | None) -> dict[str, Path]:
+        """This session's own models (trained here or uploaded)."""
+        with self._lock:
+            state = self._sessions.get(session_hash or "anonymous")
+            return dict(state.models) if state else {}
+
+    def on_close(self, hook: Callable[[str, SessionState], None]) -> None:
+        """Register a hook run when a session ends (e.g. stop its training job)."""
+        self._on_close.append(hook)
+
+    def close(self, session_hash: str | None) -> None:
+        """Run the close hooks, then delete the session's folder."""
+        with self._lock:
+            state = self._sessions.pop(session_hash or "anonymous", None)
+        if state is None:
+            return
+        for hook in self._on_close:
+            hook(session_hash or "anonymous", state)
+        shutil.rmtree(state.directory, ignore_errors=True)
+
+
+@dataclass
+class AppContext:
+    """Handed to every tab builder."""
+
+    device: torch.device = field(default_factory=pick_device)
+    sessions: SessionStore = field(default_factory=SessionStore)

@@ -1,0 +1,1 @@
+"""Pretrained weights: the manifest, and the fetch / verify / convert code (`python -m weights fetch`)."""
