@@ -27,3 +27,62 @@ def tiny_config():
     from gan.model import DCGANConfig
 
     return DCGANConfig(image_size=32, nc=3, nz=8, ngf=4, ndf=4)
+
+
+@pytest.fixture(scope="session")
+def app_url(tmp_path_factory):
+    """The whole app launched once per test session on a free loopback port; yields its URL."""
+    os.environ.setdefault("ATELIER_RUNTIME_DIR", str(tmp_path_factory.mktemp("runtime")))
+    from app import build_demo
+
+    demo = build_demo()
+    demo.queue(default_concurrency_limit=4)
+    port = free_port()
+    demo.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True)
+    yield f"http://127.0.0.1:{port}/"
+    demo.close()
+
+
+@pytest.fixture(scope="session")
+def client(app_url):
+    """A gradio_client Client on the launched app."""
+    from gradio_client import Client
+
+    return Client(app_url, verbose=False)
+
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync", "--no-first-run"]
+
+
+@pytest.fixture(scope="session")
+def browser():
+    """Headless Debian Chromium through Playwright (never `playwright install`)."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as pw:
+        chromium = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+        yield chromium
+        chromium.close()
+
+
+@pytest.fixture
+def page(browser, app_url):
+    """A fresh browser page on the app, 1280x900."""
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    pg = context.new_page()
+    pg.goto(app_url)
+    pg.wait_for_selector("text=GAN Atelier", timeout=30_000)
+    yield pg
+    context.close()
+
+
+@pytest.fixture(scope="session")
+def artifacts_dir():
+    """Where tests write screenshots (git-ignored except the README's)."""
+    from pathlib import Path
+
+    path = Path(__file__).parent / "artifacts"
+    path.mkdir(exist_ok=True)
+    return path
