@@ -25,7 +25,8 @@ INTRO = ("Play with generative image models: explore a pretrained DCGAN's latent
 def build_demo(ctx: AppContext | None = None) -> gr.Blocks:
     """Build the whole app (nothing is launched)."""
     ctx = ctx or AppContext()
-    with gr.Blocks(title=TITLE) as demo:
+    # delete_cache: every hour, drop cached files older than an hour (uploads, results).
+    with gr.Blocks(title=TITLE, delete_cache=(3600, 3600)) as demo:
         gr.Markdown(f"# {TITLE}\n{INTRO}")
         with gr.Tabs() as tabs:
             with gr.Tab("Explore", id="explore"):
@@ -42,14 +43,22 @@ def build_demo(ctx: AppContext | None = None) -> gr.Blocks:
     return demo
 
 
+MAX_UPLOAD = "500mb"  # per file; ingest applies its own finer caps
+
+
+def serve(demo: gr.Blocks, server_name: str, server_port: int, **launch_kwargs) -> None:
+    """Enable the queue and launch with the app's limits (used by main() and the tests)."""
+    demo.queue(default_concurrency_limit=4, max_size=64)
+    demo.launch(server_name=server_name, server_port=server_port, max_file_size=MAX_UPLOAD,
+                footer_links=["api", "gradio", "settings"], **launch_kwargs)
+
+
 def main() -> None:
-    """Build and launch with the queue enabled."""
+    """Build and launch on 127.0.0.1:7860 (0.0.0.0 on Hugging Face Spaces)."""
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     on_spaces = os.environ.get("SYSTEM") == "spaces"
-    demo = build_demo()
-    demo.queue(default_concurrency_limit=4)
-    demo.launch(server_name="0.0.0.0" if on_spaces else os.environ.get("GRADIO_SERVER_NAME", "127.0.0.1"),
-                server_port=int(os.environ.get("GRADIO_SERVER_PORT", "7860")))
+    host = "0.0.0.0" if on_spaces else os.environ.get("GRADIO_SERVER_NAME", "127.0.0.1")
+    serve(build_demo(), host, int(os.environ.get("GRADIO_SERVER_PORT", "7860")))
 
 
 if __name__ == "__main__":

@@ -33,12 +33,11 @@ def tiny_config():
 def app_url(tmp_path_factory):
     """The whole app launched once per test session on a free loopback port; yields its URL."""
     os.environ.setdefault("ATELIER_RUNTIME_DIR", str(tmp_path_factory.mktemp("runtime")))
-    from app import build_demo
+    from app import build_demo, serve
 
     demo = build_demo()
-    demo.queue(default_concurrency_limit=4)
     port = free_port()
-    demo.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True)
+    serve(demo, "127.0.0.1", port, prevent_thread_lock=True, quiet=True)
     yield f"http://127.0.0.1:{port}/"
     demo.close()
 

@@ -1,0 +1,76 @@
+"""`python -m bench [--quick] [--only NAME ...] [--out DIR]`: run every benchmark, print one table.
+
+Each benchmark module exposes `run(quick: bool) -> list[dict]`; a row has
+what, ours, reference, unit, ratio, device (and optionally peak_mem_mb, spread, note).
+`ratio` is always "how many times better ours is": reference time / our time, or our
+throughput / reference throughput; above 1 means ours wins.
+Ours and the reference always run in the same process, one after the other.
+Results are also written as JSON (and Markdown) so that two runs can be compared.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+import logging
+import platform
+import sys
+import time
+from pathlib import Path
+
+BENCHMARKS = ["explore_latency", "interpolation", "train_throughput", "style_speed", "cold_start"]
+COLUMNS = ["what", "ours", "reference", "unit", "ratio", "device", "peak_mem_mb", "note"]
+
+
+def _fmt(value: object) -> str:
+    if isinstance(value, float):
+        return f"{value:.3g}" if abs(value) < 1000 else f"{value:.0f}"
+    return "" if value is None else str(value)
+
+
+def to_markdown(rows: list[dict]) -> str:
+    """One Markdown table of all rows."""
+    lines = ["| " + " | ".join(COLUMNS) + " |", "|" + "---|" * len(COLUMNS)]
+    lines += ["| " + " | ".join(_fmt(row.get(c)) for c in COLUMNS) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def run_all(names: list[str], quick: bool) -> list[dict]:
+    """Run the named benchmarks; a failing one becomes a row that says why, the rest go on."""
+    rows: list[dict] = []
+    for name in names:
+        started = time.perf_counter()
+        try:
+            module = importlib.import_module(f"bench.{name}")
+            rows += module.run(quick=quick)
+        except Exception as err:  # a broken benchmark must not hide the others' numbers
+            logging.exception("benchmark %s failed", name)
+            rows.append({"what": name, "note": f"FAILED: {type(err).__name__}: {err}"})
+        logging.info("%s took %.0f s", name, time.perf_counter() - started)
+    return rows
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Parse arguments, run, print and save the table."""
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
+    parser.add_argument("--quick", action="store_true", help="fewer repeats (a smoke run)")
+    parser.add_argument("--only", nargs="*", choices=BENCHMARKS, help="run only these")
+    parser.add_argument("--out", type=Path, default=Path("bench/results"), help="folder for JSON + Markdown")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
+    rows = run_all(args.only or BENCHMARKS, args.quick)
+    table = to_markdown(rows)
+    print(table)
+    args.out.mkdir(parents=True, exist_ok=True)
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    meta = {"when": stamp, "python": sys.version.split()[0], "machine": platform.processor() or platform.machine(),
+            "quick": args.quick}
+    (args.out / f"bench-{stamp}.json").write_text(json.dumps({"meta": meta, "rows": rows}, indent=2))
+    (args.out / f"bench-{stamp}.md").write_text(table + "\n")
+    failed = [r for r in rows if str(r.get("note", "")).startswith("FAILED")]
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
