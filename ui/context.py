@@ -13,6 +13,7 @@ import secrets
 import shutil
 import tempfile
 import threading
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
@@ -35,6 +36,7 @@ class SessionState:
     """One browser session's belongings."""
 
     directory: Path
+    last_seen: float = field(default_factory=time.monotonic)
     models: dict[str, Path] = field(default_factory=dict)  # label -> mixin folder (trained or uploaded)
     extras: dict[str, Any] = field(default_factory=dict)  # per-tab state (training job, ...)
 
@@ -42,22 +44,38 @@ class SessionState:
 class SessionStore:
     """Thread-safe map session_hash -> SessionState, with cleanup hooks."""
 
-    def __init__(self, root: Path | None = None) -> None:
+    def __init__(self, root: Path | None = None, ttl_s: float = 6 * 3600) -> None:
         self.root = root or default_runtime_dir()
+        self.ttl_s = ttl_s  # sessions idle this long are closed even if unload never fired
         self._lock = threading.Lock()
         self._sessions: dict[str, SessionState] = {}
         self._on_close: list[Callable[[str, SessionState], None]] = []
+        self._last_sweep = time.monotonic()
 
     def get(self, session_hash: str | None) -> SessionState:
         """The session's state, created on first use (an unguessable folder under root)."""
         key = session_hash or "anonymous"
+        self._sweep()
         with self._lock:
             state = self._sessions.get(key)
             if state is None:
                 folder = self.root / secrets.token_hex(16)
                 folder.mkdir(parents=True, exist_ok=True)
                 state = self._sessions[key] = SessionState(directory=folder)
+            state.last_seen = time.monotonic()
             return state
+
+    def _sweep(self) -> None:
+        """Close sessions idle for longer than ttl_s; runs at most once a minute, on use."""
+        now = time.monotonic()
+        if now - self._last_sweep < 60:
+            return
+        self._last_sweep = now
+        with self._lock:
+            stale = [k for k, s in self._sessions.items() if now - s.last_seen > self.ttl_s]
+        for key in stale:
+            log.info("closing idle session %s", key[:6])
+            self.close(key)
 
     def add_model(self, session_hash: str | None, label: str, folder: Path) -> None:
         """Make a model folder visible in this session's pickers (Explore)."""
