@@ -48,9 +48,10 @@ MAX_UPLOAD = "500mb"  # per file; ingest applies its own finer caps
 
 def serve(demo: gr.Blocks, server_name: str, server_port: int, **launch_kwargs) -> None:
     """Enable the queue and launch with the app's limits (used by main() and the tests)."""
+    # show_error: the message of every refused input reaches the visitor and API clients.
     demo.queue(default_concurrency_limit=4, max_size=64)
     demo.launch(server_name=server_name, server_port=server_port, max_file_size=MAX_UPLOAD,
-                footer_links=["api", "gradio", "settings"], **launch_kwargs)
+                footer_links=["api", "gradio", "settings"], show_error=True, **launch_kwargs)
 
 
 def main() -> None:
