@@ -31,6 +31,49 @@ MAX_SEED = 2**31 - 1
 
 
 @dataclass(frozen=True)
+class ExploreLimits:
+    """Ranges and defaults of the Explore controls (the UI's sliders read them from here)."""
+
+    n_direction_sliders: int = 8
+    direction_max: float = 3.0  # in prior std units along a unit direction
+    raw_per_page: int = 8  # raw-z sliders shown at once
+    raw_max: float = 3.0
+    truncation_min: float = 0.0
+    truncation_max: float = 1.5
+    truncation_default: float = 1.0
+    step: float = 0.05
+    grid_size: int = 16
+    frames_default: int = 24
+    frames_max: int = 120
+    fps_default: int = 12
+
+    def __post_init__(self) -> None:
+        if self.n_direction_sliders < 1 or self.raw_per_page < 1 or self.grid_size < 1:
+            raise ValueError("Explore needs at least one direction slider, raw-z slider and grid cell.")
+
+
+def raw_pages(nz: int, per_page: int) -> list[tuple[str, int]]:
+    """(label, first index) of each page of raw-z sliders, e.g. ('z[0]-z[7]', 0)."""
+    return [(f"z[{i}]-z[{min(i + per_page, nz) - 1}]", i) for i in range(0, nz, per_page)]
+
+
+def raw_edits_for_page(edits: dict[int, float], first: int, per_page: int) -> list[float]:
+    """The deltas of one page's components (0 where untouched)."""
+    return [float(edits.get(first + j, 0.0)) for j in range(per_page)]
+
+
+def merge_raw_edits(edits: dict[int, float], first: int, values: list[float], nz: int) -> dict[int, float]:
+    """A copy of edits with one page's slider values written in (zeros removed, indices < nz)."""
+    merged = {int(i): float(v) for i, v in edits.items()}
+    for j, value in enumerate(values):
+        if first + j < nz:
+            merged.pop(first + j, None)
+            if value:
+                merged[first + j] = float(value)
+    return merged
+
+
+@dataclass(frozen=True)
 class Recipe:
     """Everything that determines one Explore image; JSON round-trips exactly."""
 
