@@ -367,7 +367,8 @@ def animation_bytes(frames: list[Image.Image], fps: int, fmt: str) -> bytes:
 def frame_strip(frames: list[Image.Image], count: int = 8, height: int = 96) -> Image.Image:
     """Up to `count` evenly spaced frames side by side (first and last included)."""
     n = len(frames)
-    picks = sorted({round(i * (n - 1) / max(1, count - 1)) for i in range(min(count, n))})
+    k = min(count, n)
+    picks = sorted({round(i * (n - 1) / max(1, k - 1)) for i in range(k)})
     tiles = [frames[i].resize((height, height), Image.Resampling.BICUBIC) for i in picks]
     strip = Image.new(tiles[0].mode, (height * len(tiles), height))
     for index, tile in enumerate(tiles):

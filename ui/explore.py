@@ -258,7 +258,8 @@ def _build_controls() -> _Widgets:
                            step=LIMITS.step, label="Truncation ψ (lower = more average face)")
     with gr.Accordion("Directions (GANSpace)", open=True):
         directions = [gr.Slider(-LIMITS.direction_max, LIMITS.direction_max, value=0.0, step=LIMITS.step,
-                                label=f"Direction {i + 1}") for i in range(LIMITS.n_direction_sliders)]
+                                label=f"Direction {i + 1}", elem_id=f"explore-direction-{i + 1}")
+                      for i in range(LIMITS.n_direction_sliders)]
     with gr.Accordion("Raw z (single latent components)", open=False):
         raw_page = gr.Dropdown(choices=L.raw_pages(100, LIMITS.raw_per_page), value=0, label="Components")
         raw = [gr.Slider(-LIMITS.raw_max, LIMITS.raw_max, value=0.0, step=LIMITS.step, label=f"z[{j}] +")
@@ -272,7 +273,8 @@ def _build_controls() -> _Widgets:
 def _build_picture(w: _Widgets) -> None:
     """Right column: the picture, display options, recipe."""
     w.image = gr.Image(label="Picture (download: the arrow, top right)", format="png", type="filepath",
-                       interactive=False, height=540, buttons=["download", "fullscreen"])
+                       interactive=False, height=540, buttons=["download", "fullscreen"],
+                       elem_id="explore-picture")
     with gr.Row():
         w.upscale = gr.Radio(list(L.UPSCALE_MODES), value="nearest", label="Upscaling")
         w.size = gr.Radio(["256", "512"], value="256", label="Size (px)")
