@@ -112,7 +112,7 @@ def test_direction_slider_changes_the_picture(page, artifacts_dir):
         page.wait_for_timeout(200)
     after = image_bytes(page)
     assert after != before
-    assert Image.open(io.BytesIO(after)).size == (256, 256)
+    assert Image.open(io.BytesIO(after)).size == (512, 512)
     page.wait_for_timeout(500)
     page.screenshot(path=str(artifacts_dir / "explore.png"), full_page=True)
     shot = page.screenshot(clip={"x": 0, "y": 0, "width": 1280, "height": 900})
@@ -120,3 +120,11 @@ def test_direction_slider_changes_the_picture(page, artifacts_dir):
     DOCS.mkdir(exist_ok=True)
     small.quantize(colors=192, method=Image.Quantize.MEDIANCUT).save(DOCS / "screenshot-explore.png", optimize=True)
     assert (DOCS / "screenshot-explore.png").stat().st_size < 300_000
+    page.get_by_role("button", name="Show 16 seeds from the current one").click()
+    page.locator("#explore-grid img").nth(15).wait_for(timeout=30_000)
+    page.locator("#explore-grid img").nth(3).click()  # grid seeds are current seed (0) + 0..15
+    seed = page.locator("#explore-seed input")
+    deadline = time.monotonic() + 30
+    while seed.input_value() != "3" and time.monotonic() < deadline:
+        page.wait_for_timeout(200)
+    assert seed.input_value() == "3"

@@ -192,6 +192,7 @@ class _Explore:
         end_seed, start_seed, frames, method, keep, fps = args[:6]
         loaded = self.model(args[6], request)
         recipe, _ = self.recipe(args[6:], loaded.G.cfg.nz)
+        recipe = replace(recipe, size=min(recipe.size, 256))  # a 512 px GIF of 46 frames weighs megabytes
         try:
             job = L.Interpolation(start=recipe, end_seed=int(end_seed), frames=int(frames), method=method,
                                   keep_edits=bool(keep), fps=int(fps),
@@ -239,7 +240,7 @@ class _Explore:
 
     def on_start(self, request: gr.Request = None) -> list:
         """Page load: this session's model choices, slider labels and the first image."""
-        return self.state_updates(L.Recipe(model=zoo.pretrained_ids()[0]), request)
+        return self.state_updates(L.Recipe(model=zoo.pretrained_ids()[0], size=512), request)
 
 
 def _direction_label(index: int, share: list[float]) -> str:
@@ -252,7 +253,8 @@ def _build_controls() -> _Widgets:
     model = gr.Dropdown(choices=zoo.pretrained_ids(), value=zoo.pretrained_ids()[0], label="Model",
                         scale=3)
     with gr.Row(equal_height=True):
-        seed = gr.Number(value=0, label="Seed", precision=0, minimum=0, maximum=L.MAX_SEED, scale=3)
+        seed = gr.Number(value=0, label="Seed", precision=0, minimum=0, maximum=L.MAX_SEED, scale=3,
+                         elem_id="explore-seed")
         dice = gr.Button("Random seed", scale=1, min_width=80)
     truncation = gr.Slider(LIMITS.truncation_min, LIMITS.truncation_max, value=LIMITS.truncation_default,
                            step=LIMITS.step, label="Truncation ψ (lower = more average face)")
@@ -277,7 +279,7 @@ def _build_picture(w: _Widgets) -> None:
                        elem_id="explore-picture")
     with gr.Row():
         w.upscale = gr.Radio(list(L.UPSCALE_MODES), value="nearest", label="Upscaling")
-        w.size = gr.Radio(["256", "512"], value="256", label="Size (px)")
+        w.size = gr.Radio(["256", "512"], value="512", label="Size (px)")
     w.reset = gr.Button("Reset edits")
     w.recipe = gr.Code(label="Recipe (copy, download, or paste one and press Load)", language="json",
                        interactive=True, lines=3, max_lines=6)
@@ -301,7 +303,8 @@ def _build_grid_and_interpolation(w: _Widgets) -> None:
     """Below: the 16-seed grid and the interpolation panel."""
     with gr.Accordion("Sample grid (click a face to make it current)", open=True):
         w.grid_button = gr.Button("Show 16 seeds from the current one")
-        w.grid = gr.Gallery(label="Seeds", columns=8, height=280, allow_preview=False, object_fit="contain")
+        w.grid = gr.Gallery(label="Seeds", columns=8, height=280, allow_preview=False, object_fit="contain",
+                            elem_id="explore-grid")
         w.grid_seeds = gr.State([])
     with gr.Accordion("Interpolation", open=True):
         with gr.Row():
@@ -314,8 +317,9 @@ def _build_grid_and_interpolation(w: _Widgets) -> None:
             w.keep = gr.Checkbox(value=True, label="Apply the current edits to both ends")
             w.interp_button = gr.Button("Make animation", variant="primary")
         with gr.Row():
-            w.animation = gr.Image(label="Animation (loops)", format="gif", type="filepath", interactive=False)
-            w.strip = gr.Image(label="Frame strip", format="png", type="filepath", interactive=False)
+            w.animation = gr.Image(label="Animation (loops)", format="gif", type="filepath", interactive=False,
+                                   height=300)
+            w.strip = gr.Image(label="Frame strip", format="png", type="filepath", interactive=False, height=300)
         w.interp_files = gr.File(label="Download GIF / WebP / strip", file_count="multiple", interactive=False)
 
 
