@@ -282,7 +282,7 @@ def _build_picture(w: _Widgets) -> None:
         w.size = gr.Radio(["256", "512"], value="512", label="Size (px)")
     w.reset = gr.Button("Reset edits")
     w.recipe = gr.Code(label="Recipe (copy, download, or paste one and press Load)", language="json",
-                       interactive=True, lines=3, max_lines=6)
+                       interactive=True, lines=3, max_lines=8, wrap_lines=True)
     with gr.Row():
         w.load_recipe = gr.Button("Load recipe")
         w.recipe_file = gr.UploadButton("Load recipe file (.json)", file_types=[".json"], type="filepath")
