@@ -11,9 +11,10 @@ from __future__ import annotations
 import hashlib
 import random
 import secrets
+import shutil
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Callable
+from typing import Any, Callable
 
 import gradio as gr
 
@@ -40,19 +41,40 @@ class ExploreHandles:
 
 @dataclass
 class _Widgets:
-    """The Explore widgets that handlers read or write."""
+    """The Explore widgets, filled in by the _build_* helpers and read by _wire."""
 
     model: gr.Dropdown
     seed: gr.Number
+    dice: gr.Button
     truncation: gr.Slider
     directions: list[gr.Slider]
     raw_page: gr.Dropdown
     raw: list[gr.Slider]
     raw_edits: gr.State
-    upscale: gr.Radio
-    size: gr.Radio
-    image: gr.Image
-    recipe: gr.Code
+    # The picture column, the models box, the grid and the interpolation panel (built afterwards).
+    upscale: Any = None
+    size: Any = None
+    image: Any = None
+    reset: Any = None
+    recipe: Any = None
+    load_recipe: Any = None
+    recipe_file: Any = None
+    hub_repo: Any = None
+    hub_button: Any = None
+    upload: Any = None
+    grid_button: Any = None
+    grid: Any = None
+    grid_seeds: Any = None
+    start_seed: Any = None
+    end_seed: Any = None
+    frames: Any = None
+    fps: Any = None
+    method: Any = None
+    keep: Any = None
+    interp_button: Any = None
+    animation: Any = None
+    strip: Any = None
+    interp_files: Any = None
 
     def recipe_inputs(self) -> list:
         """Inputs of every handler that needs the current recipe."""
@@ -230,8 +252,6 @@ class _Explore:
             zoo.load(folder, self.ctx.device)
         except USER_ERRORS as err:
             if cleanup is not None:
-                import shutil
-
                 shutil.rmtree(cleanup, ignore_errors=True)
             raise gr.Error(str(err)) from err
         self.ctx.sessions.add_model(session, label, folder)
@@ -266,10 +286,8 @@ def _build_controls() -> _Widgets:
         raw_page = gr.Dropdown(choices=L.raw_pages(100, LIMITS.raw_per_page), value=0, label="Components")
         raw = [gr.Slider(-LIMITS.raw_max, LIMITS.raw_max, value=0.0, step=LIMITS.step, label=f"z[{j}] +")
                for j in range(LIMITS.raw_per_page)]
-    widgets = _Widgets(model=model, seed=seed, truncation=truncation, directions=directions, raw_page=raw_page,
-                       raw=raw, raw_edits=gr.State({}), upscale=None, size=None, image=None, recipe=None)
-    widgets.dice = dice
-    return widgets
+    return _Widgets(model=model, seed=seed, dice=dice, truncation=truncation, directions=directions,
+                    raw_page=raw_page, raw=raw, raw_edits=gr.State({}))
 
 
 def _build_picture(w: _Widgets) -> None:
