@@ -122,12 +122,13 @@ class _Explore:
             raise gr.Error(str(err)) from err
         return recipe, edits
 
-    def save_png(self, data: bytes, request: gr.Request | None, suffix: str = "png") -> str:
-        """Write bytes under a content-derived name in the render cache; return the path."""
-        self.cache_dir.mkdir(parents=True, exist_ok=True)
-        path = self.cache_dir / f"{hashlib.sha256(data).hexdigest()[:24]}.{suffix}"
+    def save_file(self, data: bytes, name: str) -> str:
+        """Write bytes as <render cache>/<content hash>/<name> (a readable download name); return the path."""
+        folder = self.cache_dir / hashlib.sha256(data).hexdigest()[:24]
+        path = folder / name
         if not path.exists():
-            tmp = path.with_suffix(f".{secrets.token_hex(4)}.tmp")
+            folder.mkdir(parents=True, exist_ok=True)
+            tmp = folder / f".{secrets.token_hex(4)}.tmp"
             tmp.write_bytes(data)
             tmp.replace(path)  # atomic: a concurrent reader never sees half a file
         return str(path)
@@ -136,7 +137,7 @@ class _Explore:
         """Recipe -> path of its PNG."""
         loaded = self.model(recipe.model, request)
         try:
-            return self.save_png(L.recipe_png(loaded.G, recipe, loaded.directions), request)
+            return self.save_file(L.recipe_png(loaded.G, recipe, loaded.directions), f"seed-{recipe.seed}.png")
         except ValueError as err:
             raise gr.Error(str(err)) from err
 
@@ -222,9 +223,11 @@ class _Explore:
         except (ValueError, TypeError) as err:
             raise gr.Error(str(err)) from err
         pictures = L.interpolate(loaded.G, job, loaded.directions)
-        gif = self.save_png(L.animation_bytes(pictures, job.fps, "gif"), request, "gif")
-        webp = self.save_png(L.animation_bytes(pictures, job.fps, "webp"), request, "webp")
-        strip = self.save_png(L.png_bytes(L.frame_strip(pictures)), request)
+        first, last = job.endpoints()
+        stem = f"seed-{first.seed}-to-{last.seed}"
+        gif = self.save_file(L.animation_bytes(pictures, job.fps, "gif"), f"{stem}.gif")
+        webp = self.save_file(L.animation_bytes(pictures, job.fps, "webp"), f"{stem}.webp")
+        strip = self.save_file(L.png_bytes(L.frame_strip(pictures)), f"{stem}-strip.png")
         return gif, strip, [gif, webp, strip]
 
     def on_load_hub(self, repo_id: str, request: gr.Request = None):
