@@ -46,10 +46,8 @@ def test_every_explore_endpoint(client, tmp_path):
     after_dice = client.predict(*NEUTRAL, *(0.0,) * 16, api_name="/generate_after_dice")
     assert Path(after_dice[0]).is_file()
     assert len(client.predict(8, "dcgan-faces-64", api_name="/raw_page")) == 8
-    settle = ["dcgan-faces-64", 3, "bicubic", "512"]
-    for api in ("/select_model", "/reset"):
-        out = client.predict(*settle, api_name=api)
-        assert Image.open(out[-2]).size == (512, 512)
+    out = client.predict("dcgan-faces-64", 3, "bicubic", "512", api_name="/reset")
+    assert Image.open(out[-2]).size == (512, 512) and json.loads(out[-1])["upscale"] == "bicubic"
     recipe = L.Recipe(seed=11, truncation=0.8, directions=(0.5, -1.0), raw=((12, 1.0),))
     loaded_img, loaded_recipe = client.predict(recipe.to_json(), api_name="/load_recipe")[-2:]
     assert L.Recipe.from_json(loaded_recipe) == recipe
@@ -81,8 +79,10 @@ def test_hub_offline_and_model_upload(client, tmp_path):
     update = client.predict([handle_file(archive)], api_name="/upload_model")
     label = update["value"]  # the picker gets the new choice and selects it
     assert label == "upload:tiny" and ["upload:tiny", "upload:tiny"] in update["choices"]
-    out = client.predict(label, 1, "nearest", "256", api_name="/select_uploaded_model")
-    assert Image.open(out[-2]).size == (256, 256)
+    out = client.predict(label, 1, "nearest", "256", api_name="/select_model")
+    assert Image.open(out[-2]).size == (256, 256) and json.loads(out[-1])["model"] == label
+    back = client.predict("dcgan-faces-64", 1, "nearest", "256", api_name="/select_model")
+    assert json.loads(back[-1])["model"] == "dcgan-faces-64"
     evil = tmp_path / "evil.zip"
     with zipfile.ZipFile(evil, "w") as zf:
         zf.writestr("config.json", "{}")

@@ -51,6 +51,7 @@ class _Widgets:
     raw_page: gr.Dropdown
     raw: list[gr.Slider]
     raw_edits: gr.State
+    shown_model: gr.State  # the model whose labels the sliders show: tells picker changes from echoes
     # The picture column, the models box, the grid and the interpolation panel (built afterwards).
     upscale: Any = None
     size: Any = None
@@ -84,7 +85,7 @@ class _Widgets:
     def all_controls(self) -> list:
         """Outputs that set the whole state (load recipe, reset, model change)."""
         return [self.model, self.seed, self.truncation, self.upscale, self.size, self.raw_page,
-                self.raw_edits, *self.directions, *self.raw, self.image, self.recipe]
+                self.raw_edits, self.shown_model, *self.directions, *self.raw, self.image, self.recipe]
 
 
 class _Explore:
@@ -95,6 +96,7 @@ class _Explore:
         # Renders go straight into Gradio's cache (content-addressed), so Gradio serves them without
         # another copy, and API calls (a fresh session each) leave no per-session folders behind.
         self.cache_dir = cache_dir / "explore"
+        self.n_controls = 0  # outputs of the whole-state handlers, set when the events are wired
 
     def choices(self, session_hash: str | None) -> list[str]:
         """Pretrained ids first, then the session's own models (trained, uploaded, from the Hub)."""
@@ -172,7 +174,7 @@ class _Explore:
                        for j, v in enumerate(L.raw_edits_for_page(edits, first, LIMITS.raw_per_page))]
         model_update = gr.update(value=recipe.model, choices=self.choices(request.session_hash if request else None))
         return [model_update, recipe.seed, recipe.truncation, recipe.upscale, str(recipe.size),
-                gr.update(choices=pages, value=first), edits, *dir_updates, *raw_updates,
+                gr.update(choices=pages, value=first), edits, recipe.model, *dir_updates, *raw_updates,
                 self.render(recipe, request), recipe.to_json()]
 
     def on_load_recipe(self, text: str, request: gr.Request = None) -> list:
@@ -192,8 +194,11 @@ class _Explore:
         return self.state_updates(L.Recipe(model=model_id, seed=int(seed or 0), upscale=upscale,
                                            size=int(size)), request)
 
-    def on_model(self, model_id: str, seed: float, upscale: str, size: str, request: gr.Request = None) -> list:
-        """Switch model: relabel the direction sliders with its variance shares, reset the edits."""
+    def on_model(self, model_id: str, shown: str | None, seed: float, upscale: str, size: str,
+                 request: gr.Request = None) -> list:
+        """Switch model (picked, uploaded, from the Hub or the Train tab): relabel the sliders, reset edits."""
+        if model_id == shown:  # the picker echoing a recipe load or a reset: nothing to switch
+            return [gr.skip()] * self.n_controls
         return self.on_reset(model_id, seed, upscale, size, request)
 
     def on_grid(self, *args, request: gr.Request = None):
@@ -290,7 +295,7 @@ def _build_controls() -> _Widgets:
         raw = [gr.Slider(-LIMITS.raw_max, LIMITS.raw_max, value=0.0, step=LIMITS.step, label=f"z[{j}] +")
                for j in range(LIMITS.raw_per_page)]
     return _Widgets(model=model, seed=seed, dice=dice, truncation=truncation, directions=directions,
-                    raw_page=raw_page, raw=raw, raw_edits=gr.State({}))
+                    raw_page=raw_page, raw=raw, raw_edits=gr.State({}), shown_model=gr.State(None))
 
 
 def _build_picture(w: _Widgets) -> None:
@@ -317,7 +322,7 @@ def _build_models_box(w: _Widgets) -> None:
             w.hub_button = gr.Button("Load from the Hub", scale=1)
         w.upload = gr.File(label="Upload a model: a .zip of a save_pretrained folder, or config.json + "
                            "model.safetensors (pickles are refused)", file_count="multiple",
-                           file_types=[".zip", ".json", ".safetensors"], type="filepath")
+                           file_types=[".zip", ".json", ".safetensors"], type="filepath", elem_id="explore-upload")
 
 
 def _build_grid_and_interpolation(w: _Widgets) -> None:
@@ -346,6 +351,7 @@ def _build_grid_and_interpolation(w: _Widgets) -> None:
 
 def _wire(ex: _Explore, w: _Widgets) -> None:
     """Connect events; every one has an api_name."""
+    ex.n_controls = len(w.all_controls())
     fast = dict(show_progress="hidden", trigger_mode="always_last", concurrency_limit=2)
     gen_out = [w.image, w.recipe, w.raw_edits]
     gr.on([s.input for s in (w.truncation, *w.directions, *w.raw)] + [w.seed.input, w.upscale.input, w.size.input],
@@ -355,15 +361,15 @@ def _wire(ex: _Explore, w: _Widgets) -> None:
     w.raw_page.input(ex.on_raw_page, inputs=[w.raw_page, w.raw_edits, w.model], outputs=w.raw,
                      api_name="raw_page", show_progress="hidden")
     settle = [w.model, w.seed, w.upscale, w.size]
-    w.model.input(ex.on_model, inputs=settle, outputs=w.all_controls(), api_name="select_model")
+    # .change, not .input: the Train tab, uploads and the Hub set the picker's value too.
+    w.model.change(ex.on_model, inputs=[w.model, w.shown_model, w.seed, w.upscale, w.size],
+                   outputs=w.all_controls(), api_name="select_model")
     w.reset.click(ex.on_reset, inputs=settle, outputs=w.all_controls(), api_name="reset")
     w.load_recipe.click(ex.on_load_recipe, inputs=w.recipe, outputs=w.all_controls(), api_name="load_recipe")
     w.recipe_file.upload(ex.on_load_recipe_file, inputs=w.recipe_file, outputs=w.all_controls(),
                          api_name="load_recipe_file")
-    w.hub_button.click(ex.on_load_hub, inputs=w.hub_repo, outputs=w.model, api_name="load_hub").success(
-        ex.on_model, inputs=settle, outputs=w.all_controls(), api_name="select_hub_model")
-    w.upload.upload(ex.on_upload_model, inputs=w.upload, outputs=w.model, api_name="upload_model").success(
-        ex.on_model, inputs=settle, outputs=w.all_controls(), api_name="select_uploaded_model")
+    w.hub_button.click(ex.on_load_hub, inputs=w.hub_repo, outputs=w.model, api_name="load_hub")
+    w.upload.upload(ex.on_upload_model, inputs=w.upload, outputs=w.model, api_name="upload_model")
     w.grid_button.click(ex.on_grid, inputs=w.recipe_inputs(), outputs=[w.grid, w.grid_seeds], api_name="grid")
     w.grid.select(ex.on_pick, inputs=w.grid_seeds, outputs=w.seed, api_name="pick_from_grid",
                   show_progress="hidden").then(ex.on_generate, inputs=w.recipe_inputs(), outputs=gen_out,
