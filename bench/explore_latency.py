@@ -72,6 +72,7 @@ def engine_rows(n: int, threads: int) -> list[dict]:
 
 
 def free_port() -> int:
+    """A free TCP port on loopback."""
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]

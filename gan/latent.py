@@ -173,6 +173,7 @@ class Directions:
 
     @property
     def k(self) -> int:
+        """Number of directions."""
         return int(self.vectors.shape[0])
 
     def save(self, path: Path, config: DirectionConfig) -> None:
