@@ -1,0 +1,130 @@
+"""Explore through its public API (gradio_client) and in headless Chromium."""
+
+from __future__ import annotations
+
+import io
+import json
+import shutil
+import time
+import zipfile
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+from gan import latent as L
+from gan import zoo
+from gan.model import DCGANConfig, Generator
+
+NEUTRAL = ["dcgan-faces-64", 7, 1.0, "nearest", "256", 0]
+DOCS = Path(__file__).resolve().parent.parent / "docs"
+
+
+def generate(client, directions=(0.0,) * 8, raw=(0.0,) * 8, base=NEUTRAL):
+    return client.predict(*base, *directions, *raw, api_name="/generate")
+
+
+@pytest.mark.integration
+@pytest.mark.weights
+def test_generate_matches_the_engine_byte_for_byte(client):
+    image, recipe_json, *_ = generate(client, directions=(1.5,) + (0.0,) * 7)
+    recipe = L.Recipe.from_json(recipe_json)
+    assert recipe.seed == 7 and recipe.directions[0] == 1.5
+    loaded = zoo.load(zoo.resolve("dcgan-faces-64"), "cpu")
+    assert Path(image).read_bytes() == L.recipe_png(loaded.G, recipe, loaded.directions)
+    plain, _, *_ = generate(client)
+    assert Path(plain).read_bytes() != Path(image).read_bytes()
+
+
+@pytest.mark.integration
+@pytest.mark.weights
+def test_every_explore_endpoint(client, tmp_path):
+    start = client.predict(api_name="/start")
+    assert Path(start[-2]).is_file() and json.loads(start[-1])["seed"] == 0
+    seed = client.predict(api_name="/dice")
+    assert 0 <= seed <= 99_999
+    after_dice = client.predict(*NEUTRAL, *(0.0,) * 16, api_name="/generate_after_dice")
+    assert Path(after_dice[0]).is_file()
+    assert len(client.predict(8, "dcgan-faces-64", api_name="/raw_page")) == 8
+    out = client.predict("dcgan-faces-64", 3, "bicubic", "512", api_name="/reset")
+    assert Image.open(out[-2]).size == (512, 512) and json.loads(out[-1])["upscale"] == "bicubic"
+    recipe = L.Recipe(seed=11, truncation=0.8, directions=(0.5, -1.0), raw=((12, 1.0),))
+    loaded_img, loaded_recipe = client.predict(recipe.to_json(), api_name="/load_recipe")[-2:]
+    assert L.Recipe.from_json(loaded_recipe) == recipe
+    recipe_file = tmp_path / "recipe.json"
+    recipe_file.write_text(recipe.to_json())
+    from gradio_client import handle_file
+
+    again = client.predict(handle_file(str(recipe_file)), api_name="/load_recipe_file")
+    assert Path(again[-2]).read_bytes() == Path(loaded_img).read_bytes()
+    gallery = client.predict(*NEUTRAL, *(0.0,) * 16, api_name="/grid")
+    assert len(gallery) == 16 and gallery[0]["caption"] == "seed 7"
+    after_pick = client.predict(*NEUTRAL, *(0.0,) * 16, api_name="/generate_after_pick")
+    assert Path(after_pick[0]).is_file()
+    gif, strip, files = client.predict(3, -1, 5, "slerp", True, 10, *NEUTRAL, *(0.0,) * 16, api_name="/interpolate")
+    assert Image.open(gif).n_frames == 8 and Image.open(strip).size == (5 * 96, 96)
+    assert sorted(Path(f).suffix for f in files) == [".gif", ".png", ".webp"]
+
+
+@pytest.mark.integration
+def test_hub_offline_and_model_upload(client, tmp_path):
+    from gradio_client import handle_file
+    from gradio_client.exceptions import AppError
+
+    with pytest.raises(AppError, match="offline"):
+        client.predict("someone/some-dcgan", api_name="/load_hub")
+    folder = tmp_path / "tiny"
+    Generator(DCGANConfig(image_size=32, nz=8, ngf=4, ndf=4)).save_pretrained(folder)
+    archive = shutil.make_archive(str(tmp_path / "tiny"), "zip", folder)
+    update = client.predict([handle_file(archive)], api_name="/upload_model")
+    label = update["value"]  # the picker gets the new choice and selects it
+    assert label == "upload:tiny" and ["upload:tiny", "upload:tiny"] in update["choices"]
+    out = client.predict(label, 1, "nearest", "256", api_name="/select_model")
+    assert Image.open(out[-2]).size == (256, 256) and json.loads(out[-1])["model"] == label
+    back = client.predict("dcgan-faces-64", 1, "nearest", "256", api_name="/select_model")
+    assert json.loads(back[-1])["model"] == "dcgan-faces-64"
+    evil = tmp_path / "evil.zip"
+    with zipfile.ZipFile(evil, "w") as zf:
+        zf.writestr("config.json", "{}")
+        zf.writestr("model.safetensors", b"")
+        zf.writestr("pytorch_model.bin", b"pickle")
+    with pytest.raises(AppError, match="pickled"):
+        client.predict([handle_file(str(evil))], api_name="/upload_model")
+
+
+def image_bytes(page) -> bytes:
+    """Bytes of the picture the browser currently shows."""
+    src = page.locator("#explore-picture img").first.get_attribute("src")
+    return page.request.get(src).body()
+
+
+@pytest.mark.browser
+@pytest.mark.weights
+def test_direction_slider_changes_the_picture(page, artifacts_dir):
+    page.locator("#explore-picture img").first.wait_for(timeout=60_000)
+    before = image_bytes(page)
+    slider = page.locator("#explore-direction-1 input[type=range]")
+    slider.focus()
+    for _ in range(30):  # 30 steps of 0.05: +1.5 standard deviations
+        slider.press("ArrowRight")
+    deadline = time.monotonic() + 30
+    while image_bytes(page) == before and time.monotonic() < deadline:
+        page.wait_for_timeout(200)
+    after = image_bytes(page)
+    assert after != before
+    assert Image.open(io.BytesIO(after)).size == (512, 512)
+    page.wait_for_timeout(500)
+    page.screenshot(path=str(artifacts_dir / "explore.png"), full_page=True)
+    shot = page.screenshot(clip={"x": 0, "y": 0, "width": 1280, "height": 900})
+    small = Image.open(io.BytesIO(shot)).convert("RGB").resize((960, 675), Image.Resampling.LANCZOS)
+    DOCS.mkdir(exist_ok=True)
+    small.quantize(colors=192, method=Image.Quantize.MEDIANCUT).save(DOCS / "screenshot-explore.png", optimize=True)
+    assert (DOCS / "screenshot-explore.png").stat().st_size < 300_000
+    page.get_by_role("button", name="Show 16 seeds from the current one").click()
+    page.locator("#explore-grid img").nth(15).wait_for(timeout=30_000)
+    page.locator("#explore-grid img").nth(3).click()  # grid seeds are current seed (0) + 0..15
+    seed = page.locator("#explore-seed input")
+    deadline = time.monotonic() + 30
+    while seed.input_value() != "3" and time.monotonic() < deadline:
+        page.wait_for_timeout(200)
+    assert seed.input_value() == "3"
