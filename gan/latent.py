@@ -73,6 +73,9 @@ def merge_raw_edits(edits: dict[int, float], first: int, values: list[float], nz
     return merged
 
 
+MAX_EDIT = 10.0  # largest |value| of a direction or raw-z edit, in prior std units
+
+
 @dataclass(frozen=True)
 class Recipe:
     """Everything that determines one Explore image; JSON round-trips exactly."""
@@ -94,8 +97,11 @@ class Recipe:
             raise ValueError(f"Upscale must be one of {UPSCALE_MODES}, got {self.upscale!r}.")
         if self.size not in DISPLAY_SIZES:
             raise ValueError(f"Size must be one of {DISPLAY_SIZES} pixels, got {self.size}.")
-        if any(not math.isfinite(v) for v in self.directions):
-            raise ValueError("Direction values must be finite numbers.")
+        # NaN passes Gradio's slider range check (every comparison with NaN is False): check here.
+        if any(not math.isfinite(v) or abs(v) > MAX_EDIT for v in self.directions):
+            raise ValueError(f"Direction values must be finite numbers between -{MAX_EDIT} and {MAX_EDIT}.")
+        if any(not math.isfinite(d) or abs(d) > MAX_EDIT for _, d in self.raw):
+            raise ValueError(f"Raw z edits must be finite numbers between -{MAX_EDIT} and {MAX_EDIT}.")
         object.__setattr__(self, "directions", tuple(float(v) for v in self.directions))
         object.__setattr__(self, "raw", tuple(sorted((int(i), float(d)) for i, d in self.raw if d != 0)))
 

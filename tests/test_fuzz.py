@@ -1,0 +1,57 @@
+"""Fuzz: junk at every API endpoint ends in a result or a clear error, and the server lives on."""
+
+from __future__ import annotations
+
+import json
+import random
+import urllib.request
+
+import pytest
+
+from tests.fuzz_http import call, junk_files, junk_value, upload
+
+ROUNDS = 4  # per endpoint; bounded so the whole test stays well under a minute on 2 cores
+# Events that only stop or clean up are fuzzed too; nothing is excluded.
+
+
+def _endpoints(client) -> dict:
+    return client.view_api(return_format="dict", print_info=False)["named_endpoints"]
+
+
+def _server_alive(app_url: str) -> bool:
+    with urllib.request.urlopen(app_url, timeout=30) as resp:
+        return resp.status == 200
+
+
+@pytest.mark.integration
+@pytest.mark.slow
+def test_junk_at_every_endpoint(app_url, client, tmp_path):
+    rng = random.Random(1234)
+    files = [upload(app_url, path) for path in junk_files(tmp_path / "junk")]
+    outcomes = []
+    for api, spec in sorted(_endpoints(client).items()):
+        for _ in range(ROUNDS):
+            data = [junk_value(p, rng, files) for p in spec["parameters"]]
+            outcome = call(app_url, api, data, timeout=60)
+            outcomes.append(outcome)
+            assert outcome.kind in ("complete", "error", "http-422"), f"{api} with {json.dumps(data, allow_nan=True)[:200]}: {outcome}"
+            if outcome.kind == "error":
+                assert outcome.message.strip(), f"{api}: an error without a message for {json.dumps(data, allow_nan=True)[:200]}"
+    assert outcomes, "the app exposes no API endpoint"
+    assert _server_alive(app_url)
+
+
+@pytest.mark.integration
+def test_nan_in_any_number_is_refused_with_a_message(app_url, client):
+    for api, spec in sorted(_endpoints(client).items()):
+        params = spec["parameters"]
+        defaults = [p.get("parameter_default") for p in params]
+        for i, param in enumerate(params):
+            if param.get("python_type", {}).get("type") not in ("float", "int"):
+                continue
+            data = list(defaults)
+            data[i] = float("nan")
+            outcome = call(app_url, api, data, timeout=60)
+            assert outcome.kind == "error" and outcome.message.strip(), \
+                f"{api}: NaN for {param.get('parameter_name') or param.get('label')} gave {outcome}"
+    assert _server_alive(app_url)
