@@ -33,10 +33,12 @@ HELP = ("Pick a seed (or roll the dice), then move the sliders. Directions are t
 
 @dataclass
 class ExploreHandles:
-    """What other tabs need from Explore: its model picker and how to list a session's choices."""
+    """What the app needs from Explore: its model picker, a session's choices, the page-load event."""
 
     model: gr.Dropdown
     choices: Callable[[str | None], list[str]]
+    on_start: Callable[..., list]  # first picture and slider labels once the page opens
+    start_outputs: list[gr.components.Component]
 
 
 @dataclass
@@ -391,7 +393,4 @@ def build_explore_tab(ctx: AppContext) -> ExploreHandles:
     _build_grid_and_interpolation(w)
     ex = _Explore(ctx, Path(w.image.GRADIO_CACHE))
     _wire(ex, w)
-    root = gr.context.Context.root_block
-    if root is not None:  # first picture and slider labels once the page opens
-        root.load(ex.on_start, outputs=w.all_controls(), api_name="start")
-    return ExploreHandles(model=w.model, choices=ex.choices)
+    return ExploreHandles(model=w.model, choices=ex.choices, on_start=ex.on_start, start_outputs=w.all_controls())
