@@ -22,6 +22,7 @@ import io
 import json
 import logging
 import math
+import re
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
@@ -206,6 +207,13 @@ def _square(im: Image.Image, size: int) -> np.ndarray:
     return np.asarray(im.resize((size, size), Image.Resampling.LANCZOS, box=box, reducing_gap=gap))
 
 
+def _bomb(error: Image.DecompressionBombError) -> Refused:
+    """PIL refused the size itself (over twice its own limit): say how many pixels it saw."""
+    found = re.search(r"\((\d+) pixels\)", str(error))
+    seen = f"{int(found.group(1)):,} px" if found else "over PIL's own limit"
+    return Refused(f"too many pixels ({seen}; a decompression bomb?)", "too many pixels")
+
+
 def _open(data: bytes, config: IngestConfig) -> Image.Image:
     """Open by content with only the allowed decoders; header-only checks of size come first."""
     try:
@@ -213,7 +221,7 @@ def _open(data: bytes, config: IngestConfig) -> Image.Image:
     except UnidentifiedImageError:
         raise _not_an_image(data) from None
     except Image.DecompressionBombError as e:
-        raise Refused(f"too many pixels ({e})", "too many pixels") from None
+        raise _bomb(e) from None
     w, h = im.size
     if w * h > config.max_pixels:
         im.close()
@@ -236,7 +244,7 @@ def decode(data: bytes, config: IngestConfig) -> tuple[np.ndarray, tuple[int, in
             transposed = ImageOps.exif_transpose(im)  # also loads; a copy when nothing to do
             return _square(_to_mode(transposed, config), config.image_size), size
         except Image.DecompressionBombError as e:
-            raise Refused(f"too many pixels ({e})", "too many pixels") from None
+            raise _bomb(e) from None
         except (OSError, SyntaxError, EOFError, ValueError) as e:
             kind = "truncated" if "truncated" in str(e) or isinstance(e, EOFError) else "damaged"
             raise Refused(f"{kind} {fmt} ({e})", "damaged") from None
