@@ -195,7 +195,10 @@ def _to_mode(im: Image.Image, config: IngestConfig) -> Image.Image:
         bg = Image.new("RGBA", rgba.size, (*map(int, config.background), 255))
         im = Image.alpha_composite(bg, rgba)
     target = "L" if config.channels == 1 else "RGB"
-    return im if im.mode == target else im.convert(target)
+    try:
+        return im if im.mode == target else im.convert(target)
+    except ValueError:  # e.g. LAB or multi-band TIFFs that Pillow cannot convert
+        raise Refused(f"unsupported colour mode {im.mode}", "unsupported") from None
 
 
 def _square(im: Image.Image, size: int) -> np.ndarray:
@@ -241,8 +244,8 @@ def decode(data: bytes, config: IngestConfig) -> tuple[np.ndarray, tuple[int, in
             if fmt in ("JPEG", "MPO"):  # DCT-domain downscale: decodes big photos several times faster
                 im.draft("L" if config.channels == 1 else None, (config.image_size, config.image_size))
             im.load()
-            transposed = ImageOps.exif_transpose(im)  # also loads; a copy when nothing to do
-            return _square(_to_mode(transposed, config), config.image_size), size
+            ImageOps.exif_transpose(im, in_place=True)  # no copy when there is nothing to turn
+            return _square(_to_mode(im, config), config.image_size), size
         except Image.DecompressionBombError as e:
             raise _bomb(e) from None
         except (OSError, SyntaxError, EOFError, ValueError) as e:
@@ -255,10 +258,10 @@ def decode(data: bytes, config: IngestConfig) -> tuple[np.ndarray, tuple[int, in
 
 @dataclass
 class _State:
-    """Running totals while ingesting."""
+    """Running totals while ingesting; `pixels` is (max entries, C, S, S), pages touched as filled."""
 
     bytes_left: int
-    arrays: list[np.ndarray] = field(default_factory=list)
+    pixels: np.ndarray
     names: list[str] = field(default_factory=list)
     skipped: list[Skipped] = field(default_factory=list)
     by_bytes: dict[bytes, str] = field(default_factory=dict)
@@ -289,7 +292,8 @@ def _take(entry: Entry, state: _State, config: IngestConfig) -> None:
     if pixels in state.by_pixels:
         raise Refused(f"duplicate of {state.by_pixels[pixels]}", "duplicate")
     state.by_pixels[pixels] = entry.name
-    state.arrays.append(array)
+    s = config.image_size
+    state.pixels[len(state.names)] = array.reshape(s, s, config.channels).transpose(2, 0, 1)
     state.names.append(entry.name)
     state.sizes.append(size)
 
@@ -299,19 +303,10 @@ def _report(state: _State, config: IngestConfig, seconds: float) -> IngestReport
     by_area = sorted(state.sizes, key=lambda s: (s[0] * s[1], s))
     upscaled = sum(min(s) < config.image_size for s in state.sizes)
     return IngestReport(
-        used=len(state.arrays), skipped=state.skipped, duplicates=state.duplicates,
+        used=len(state.names), skipped=state.skipped, duplicates=state.duplicates,
         min_size=by_area[0] if by_area else None, max_size=by_area[-1] if by_area else None,
         upscaled=upscaled, seconds=seconds,
     )
-
-
-def _stack(arrays: list[np.ndarray], config: IngestConfig) -> torch.Tensor:
-    """(S, S[, 3]) arrays to one contiguous uint8 tensor (N, C, S, S)."""
-    s = config.image_size
-    out = np.empty((len(arrays), s, s, config.channels), np.uint8)
-    for i, a in enumerate(arrays):
-        out[i] = a.reshape(s, s, config.channels)
-    return torch.from_numpy(out).permute(0, 3, 1, 2).contiguous()
 
 
 def ingest(
@@ -325,10 +320,12 @@ def ingest(
     work_dir = Path(work_dir)
     work_dir.mkdir(parents=True, exist_ok=True)
     collector = Collector(config.limits())
-    state = _State(bytes_left=config.max_total_bytes)
     try:
         for source in sources:
             collector.add_source(Path(source))
+        # np.empty only reserves: memory is committed as images are written, and no copy is made at the end
+        shape = (len(collector.entries), config.channels, config.image_size, config.image_size)
+        state = _State(bytes_left=config.max_total_bytes, pixels=np.empty(shape, np.uint8))
         state.skipped += [Skipped(r.name, r.reason, r.kind) for r in collector.refused]
         total = len(collector.entries)
         for done, entry in enumerate(collector.entries, 1):
@@ -343,9 +340,9 @@ def ingest(
     report = _report(state, config, time.perf_counter() - started)
     _write_report(work_dir / "ingest-report.json", report, state.names)
     log.info("ingest: %d used, %d skipped in %.2f s", report.used, len(report.skipped), report.seconds)
-    if not state.arrays:
+    if not state.names:
         raise IngestError(report)
-    return ImageDataset(_stack(state.arrays, config), state.names, report)
+    return ImageDataset(torch.from_numpy(state.pixels[: len(state.names)]), state.names, report)
 
 
 def _write_report(path: Path, report: IngestReport, names: list[str]) -> None:

@@ -17,6 +17,7 @@ from PIL import Image
 from gan.data import ImageDataset, IngestConfig, IngestError, Skipped, ingest
 
 RED, BLUE = (255, 0, 0), (0, 0, 255)
+PIL_LIMIT = Image.MAX_IMAGE_PIXELS
 
 
 # ---------- builders ----------
@@ -314,3 +315,42 @@ def test_preview_grid(tmp_path: Path):
     assert grid.mode == "RGB" and grid.size == (3 * 34 + 2, 3 * 34 + 2)
     first = np.asarray(grid)[2:34, 2:34]
     assert (first == ds.images[0].permute(1, 2, 0).numpy()).all()
+
+
+@pytest.mark.filterwarnings("ignore::PIL.Image.DecompressionBombWarning")  # PIL warns at open; we refuse
+def test_bomb_between_pil_warning_and_error(tmp_path: Path):
+    bomb_png(tmp_path / "warnbomb.png", 10000, 10000)  # 100 Mpx: PIL only warns, our 40 Mpx cap refuses
+    save(Image.fromarray(noise(16, 16, 1)), tmp_path / "ok.png")
+    ds = ingest([tmp_path / "warnbomb.png", tmp_path / "ok.png"], tmp_path / "w")
+    assert by_name(ds.report.skipped)["warnbomb.png"].startswith("too many pixels (10000x10000")
+    assert Image.MAX_IMAGE_PIXELS == PIL_LIMIT  # PIL's process-wide limit untouched
+
+
+def test_folder_caps_and_special_files(tmp_path: Path):
+    d = tmp_path / "up"
+    d.mkdir()
+    for i in range(6):
+        save(Image.fromarray(noise(16, 16, i)), d / f"{i}.png")
+    os.mkfifo(d / "pipe.png")  # reading it would block forever
+    (tmp_path / "broken.zip").write_bytes(b"PK\x03\x04" + b"\x00" * 100)
+    ds = ingest([tmp_path / "broken.zip", d], tmp_path / "w", IngestConfig(max_files=4))
+    reasons = by_name(ds.report.skipped)
+    assert reasons["pipe.png"] == "not a regular file"
+    assert reasons["4.png"] == reasons["5.png"] == "not read: the limit of 4 files is reached"
+    assert reasons["broken.zip"].startswith("not a valid zip archive")
+    assert ds.names == ["0.png", "1.png", "2.png", "3.png"]
+
+
+def test_high_bit_depth_and_grey_alpha(tmp_path: Path):
+    ramp = np.linspace(0, 4095, 32 * 32).reshape(32, 32)
+    save(Image.fromarray(ramp.astype(np.int32), "I"), tmp_path / "i32.tif")
+    save(Image.fromarray((ramp / 4095).astype(np.float32), "F"), tmp_path / "float.tif")
+    la = Image.new("LA", (32, 32), (0, 0))
+    la.paste((0, 255), (16, 0, 32, 32))  # right half opaque black, left half transparent
+    save(la, tmp_path / "la.png")
+    ds = ingest([tmp_path], tmp_path / "w", IngestConfig(image_size=32, channels=1))
+    for name in ("i32.tif", "float.tif"):
+        img = ds.images[ds.names.index(name), 0].int()
+        assert img.min() <= 2 and img.max() >= 10 and len(img.unique()) > 8, name  # scaled, not clipped
+    assert ds.images[ds.names.index("float.tif"), 0].max() >= 250  # 0..1 floats span the full range
+    assert pixel(ds, "la.png", 16, 4) == (255,) and pixel(ds, "la.png", 16, 28) == (0,)
