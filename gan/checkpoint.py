@@ -92,3 +92,10 @@ def load_checkpoint(directory: Path) -> TrainState:
     if meta.get("format") != "gan-atelier-checkpoint-1":
         raise CheckpointError(f"{path}: not a GAN Atelier training checkpoint.")
     return _unflatten(tensors, meta)
+
+
+def read_config(directory: Path) -> dict:
+    """Only the training config stored in a checkpoint (no tensors are read)."""
+    path = Path(directory) / CHECKPOINT_FILE
+    with safe_open(str(path), framework="pt", device="cpu") as handle:
+        return json.loads((handle.metadata() or {}).get("config", "{}"))

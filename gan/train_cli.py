@@ -19,7 +19,7 @@ import torch
 from tqdm import tqdm
 
 from common.device import describe, pick_device
-from gan.checkpoint import CHECKPOINT_FILE
+from gan.checkpoint import CHECKPOINT_FILE, read_config
 from gan.plot import metrics_plot
 from gan.train import TrainConfig, Trainer, suggest_config
 
@@ -78,23 +78,34 @@ def train(args: argparse.Namespace) -> Path:
     if args.threads:
         torch.set_num_threads(args.threads)
     over = _overrides(args)
+    if args.resume and (args.out / CHECKPOINT_FILE).is_file():
+        over = {**over, **{k: v for k, v in read_config(args.out).items() if k in ("image_size", "nc")}}
     dataset = _load_data(args, over.get("image_size", 64), over.get("nc", 3))
     trainer = make_trainer(args, len(dataset.images), device)
     print(f"Training on {describe(device)}: {trainer.config}")
     stop = threading.Event()
-    for sig in (signal.SIGINT, signal.SIGTERM):  # Ctrl-C / kill: finish cleanly (checkpoint + export)
-        signal.signal(sig, lambda *_: stop.set())
-    with tqdm(total=trainer.config.steps, initial=trainer.step, unit="step") as bar:
-        for rec in trainer.run(dataset.images, stop_event=stop):
-            bar.update(rec.step - bar.n)
-            bar.set_postfix(loss_d=f"{rec.loss_d:.3f}", loss_g=f"{rec.loss_g:.3f}", img_s=f"{rec.images_per_s:.0f}")
-            if rec.warning:
-                tqdm.write(f"warning at step {rec.step}: {rec.warning}")
+    # Ctrl-C / kill: finish cleanly (checkpoint + export); the previous handlers come back afterwards.
+    previous = {sig: signal.signal(sig, lambda *_: stop.set()) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        _loop(trainer, dataset.images, stop)
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
     metrics_plot(trainer.history).save(args.out / "loss.png")
     metrics_plot(trainer.history, ("d_x", "d_g_z"), title="D(x) and D(G(z))").save(args.out / "d_outputs.png")
     model_dir = trainer.export(args.out / "model", data_credit=args.credit, licence=args.licence)
     print(f"Exported the EMA generator to {model_dir}")
     return model_dir
+
+
+def _loop(trainer: Trainer, images: torch.Tensor, stop: threading.Event) -> None:
+    """Run the trainer under a tqdm bar; print health warnings as they come."""
+    with tqdm(total=trainer.config.steps, initial=trainer.step, unit="step") as bar:
+        for rec in trainer.run(images, stop_event=stop):
+            bar.update(rec.step - bar.n)
+            bar.set_postfix(loss_d=f"{rec.loss_d:.3f}", loss_g=f"{rec.loss_g:.3f}", img_s=f"{rec.images_per_s:.0f}")
+            if rec.warning:
+                tqdm.write(f"warning at step {rec.step}: {rec.warning}")
 
 
 def main(argv: list[str] | None = None) -> None:
