@@ -51,7 +51,8 @@ which gives smoother samples than the raw generator.
 ## Use
 
 ```python
-from gan.model import load_generator
+import torch
+from gan.model import load_generator  # GAN Atelier
 G = load_generator("path/to/this/folder")  # or Generator.from_pretrained("user/repo")
 images = G(torch.randn(16, G.cfg.nz))      # (16, nc, S, S) in [-1, 1]
 ```
