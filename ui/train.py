@@ -76,7 +76,7 @@ def _progress_html(view: JobView) -> str:
         return f"<div class='train-progress'>{text}</div>"
     pct = 100 * rec.step / max(rec.total_steps, 1)
     eta = f"{rec.eta_s / 60:.1f} min" if rec.eta_s >= 90 else f"{rec.eta_s:.0f} s"
-    eta = "finished" if view.finished else f"ETA {eta}"
+    eta = view.state if view.finished else f"ETA {eta}"  # done, stopped, nan or error
     return (f"<div class='train-progress'><progress value='{rec.step}' max='{rec.total_steps}' style='width:100%'>"
             f"</progress><div>step {rec.step:,} / {rec.total_steps:,} ({pct:.0f}%) &middot; "
             f"{rec.images_per_s:.0f} images/s &middot; {eta}</div></div>")
