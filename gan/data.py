@@ -152,11 +152,15 @@ class IngestError(ValueError):
         self.report = report
 
 
+def _magic_format(data: bytes) -> str | None:
+    """The image format that the first bytes announce, if any."""
+    return next((fmt for magic, fmt in _MAGIC.items() if data.startswith(magic)), None)
+
+
 def _not_an_image(data: bytes) -> Refused:
     """A reason for bytes that no allowed decoder accepted, from their first bytes."""
-    for magic, fmt in _MAGIC.items():
-        if data.startswith(magic):
-            return Refused(f"damaged {fmt} (its header cannot be read)", "damaged")
+    if fmt := _magic_format(data):
+        return Refused(f"damaged {fmt} (its header cannot be read)", "damaged")
     if data[4:12] in (b"ftypheic", b"ftypheix", b"ftypmif1", b"ftypavif", b"ftyphevc"):
         return Refused("HEIC/AVIF photos are not supported (export them as JPEG)", "unsupported")
     if data.startswith(b"%PDF"):
@@ -225,6 +229,10 @@ def _open(data: bytes, config: IngestConfig) -> Image.Image:
         raise _not_an_image(data) from None
     except Image.DecompressionBombError as e:
         raise _bomb(e) from None
+    except Exception as e:  # e.g. a PNG text chunk that inflates past Pillow's cap (ValueError)
+        fmt = _magic_format(data) or "file"
+        log.debug("Pillow refused a header", exc_info=True)
+        raise Refused(f"damaged {fmt} ({type(e).__name__}: {e})", "damaged") from None
     w, h = im.size
     if w * h > config.max_pixels:
         im.close()

@@ -11,6 +11,7 @@ before `zipfile` parses it, each member's declared size and compression ratio ar
 reading, and the bytes really inflated are counted while reading (headers lie).
 """
 
+import logging
 import os
 import stat
 import struct
@@ -19,6 +20,8 @@ import zlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
+
+log = logging.getLogger(__name__)
 
 ZIP_MAGIC = (b"PK\x03\x04", b"PK\x05\x06", b"PK\x07\x08")
 _CHUNK = 1 << 20
@@ -67,12 +70,14 @@ def _mb(n: int) -> str:
     return f"{n / 1e6:,.1f} MB" if n < 1e9 else f"{n / 1e9:,.2f} GB"
 
 
-def _read_file(path: Path) -> Callable[[int], bytes]:
+def _read_file(path: Path, follow: bool) -> Callable[[int], bytes]:
     """A reader for a regular file that refuses to return more than `limit` bytes."""
+    # O_NOFOLLOW: a walked file swapped for a symlink after its check is still refused
+    flags = os.O_RDONLY | (0 if follow else os.O_NOFOLLOW | os.O_NONBLOCK)
 
     def read(limit: int) -> bytes:
         try:
-            with open(path, "rb") as f:
+            with open(os.open(path, flags), "rb") as f:
                 data = f.read(limit + 1)
         except OSError as e:
             raise Refused(f"cannot be read ({e.strerror or e})", "unreadable") from None
@@ -104,12 +109,22 @@ def _declared_members(path: Path) -> int | None:
     if count == 0xFFFF and at >= 20 and tail[at - 20 : at - 16] == b"PK\x06\x07":
         # zip64: the locator points at the zip64 end record, whose field at +32 is the real count
         offset = struct.unpack("<Q", tail[at - 12 : at - 4])[0]
+        if offset + 40 > size:
+            return None  # a lying locator: zipfile's own parse decides, bounded by the count check after it
         with open(path, "rb") as f:
             f.seek(offset)
             record = f.read(40)
         if record[:4] == b"PK\x06\x06" and len(record) == 40:
             return struct.unpack("<Q", record[32:40])[0]
     return count
+
+
+def _too_many(name: str, members: int, files_left: int, limits: Limits) -> Refusal:
+    """The refusal of a whole archive that holds more members than may still be read."""
+    room = f"the limit is {limits.max_files:,} files"
+    if files_left < limits.max_files:
+        room = f"only {files_left:,} more fit under the limit of {limits.max_files:,} files"
+    return Refusal(name, f"too many members ({members:,}; {room})", "limit")
 
 
 def _member_problem(info: zipfile.ZipInfo) -> Refusal | None:
@@ -122,6 +137,8 @@ def _member_problem(info: zipfile.ZipInfo) -> Refusal | None:
         return Refusal(info.filename, "symlink refused", "unsafe archive member")
     if info.flag_bits & 0x1:
         return Refusal(info.filename, "encrypted member (password-protected zips are not supported)", "unsupported")
+    if raw.startswith("__MACOSX/") or PurePosixPath(raw).name.startswith("._"):
+        return Refusal(info.filename, "macOS metadata, not an image", "macOS metadata")
     if raw.lower().endswith((".zip", ".jar", ".7z", ".rar", ".tar", ".gz", ".tgz")):
         return Refusal(info.filename, "nested archive ignored (upload it separately)", "nested archive")
     return None
@@ -149,8 +166,13 @@ def _zip_reader(zf: zipfile.ZipFile, info: zipfile.ZipInfo, limits: Limits) -> C
         cap = min(limit, int(max(info.compress_size, 1) * limits.max_ratio))
         try:
             data = _inflate(zf, info, cap)
-        except (zipfile.BadZipFile, zlib.error, EOFError, OSError, NotImplementedError, RuntimeError) as e:
+        except Refused:
+            raise
+        except (zipfile.BadZipFile, zlib.error, EOFError, OSError, NotImplementedError, RuntimeError, ValueError) as e:
             raise Refused(f"damaged archive member ({e})", "damaged") from None
+        except Exception as e:  # a hostile member must not stop the others: report it, log the trace
+            log.warning("unexpected error reading %s from a zip", info.filename, exc_info=True)
+            raise Refused(f"damaged archive member ({type(e).__name__}: {e})", "damaged") from None
         if data[:4] in ZIP_MAGIC:
             raise Refused("nested archive ignored (upload it separately)", "nested archive")
         return data
@@ -162,15 +184,16 @@ def _zip_entries(path: Path, prefix: str, limits: Limits, files_left: int) -> tu
     """Members of one zip as entries; the archive is refused whole when it declares too many."""
     declared = _declared_members(path)
     if declared is not None and declared > files_left:
-        return [], [Refusal(prefix, f"too many members ({declared:,}; the limit is {files_left:,} files)", "limit")], None
+        return [], [_too_many(prefix, declared, files_left, limits)], None
     try:
         zf = zipfile.ZipFile(path)
-    except (zipfile.BadZipFile, OSError, ValueError, EOFError) as e:
+    except Exception as e:  # BadZipFile, NotImplementedError, OverflowError...: any is a refusal
+        log.debug("zipfile refused %s", path, exc_info=True)
         return [], [Refusal(prefix, f"not a valid zip archive ({e})", "damaged")], None
     infos = [i for i in zf.infolist() if not i.is_dir()]
     if len(infos) > files_left:
         zf.close()
-        return [], [Refusal(prefix, f"too many members ({len(infos):,}; the limit is {files_left:,} files)", "limit")], None
+        return [], [_too_many(prefix, len(infos), files_left, limits)], None
     entries, refused = [], []
     for info in infos:
         problem = _member_problem(info) or _member_size_problem(info, limits)
@@ -247,7 +270,7 @@ class Collector:
             if zf is not None:
                 self._zips.append(zf)
         else:
-            self.entries.append(Entry(name, path.stat().st_size, _read_file(path)))
+            self.entries.append(Entry(name, path.stat().st_size, _read_file(path, follow=top_level)))
 
     def _files_left(self) -> int:
         return self.limits.max_files - len(self.entries)

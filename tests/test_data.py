@@ -354,3 +354,19 @@ def test_high_bit_depth_and_grey_alpha(tmp_path: Path):
         assert img.min() <= 2 and img.max() >= 10 and len(img.unique()) > 8, name  # scaled, not clipped
     assert ds.images[ds.names.index("float.tif"), 0].max() >= 250  # 0..1 floats span the full range
     assert pixel(ds, "la.png", 16, 4) == (255,) and pixel(ds, "la.png", 16, 28) == (0,)
+
+
+def test_header_tricks(tmp_path: Path):
+    good = png(noise(16, 16, 1))
+    text_bomb = good[:33] + png_chunk(b"zTXt", b"Comment\x00\x00" + zlib.compress(b"\x00" * 3_000_000)) + good[33:]
+    (tmp_path / "textbomb.png").write_bytes(text_bomb)  # a text chunk inflating past Pillow's cap
+    with zipfile.ZipFile(tmp_path / "z64.zip", "w") as zf:  # > 65,535 members: count lies in the zip64 record
+        for i in range(70_000):
+            zf.writestr(str(i), b"")
+    mac = zip_with(tmp_path / "mac.zip", [("a.png", good), ("__MACOSX/._a.png", b"\x00\x05\x16\x07" + b"\x00" * 60)])
+    ds = ingest([tmp_path / "z64.zip", tmp_path / "textbomb.png", mac], tmp_path / "w")
+    reasons = by_name(ds.report.skipped)
+    assert reasons["textbomb.png"].startswith("damaged PNG")
+    assert reasons["z64.zip"] == "too many members (70,000; the limit is 20,000 files)"
+    assert reasons["__MACOSX/._a.png"] == "macOS metadata, not an image"
+    assert ds.names == ["a.png"]
