@@ -256,9 +256,15 @@ class Collector:
             self._add_file(source, source.name, top_level=True)
 
     def _add_file(self, path: Path, name: str, top_level: bool = False) -> None:
-        """Add one file on disk: a zip opens as an archive, anything else is an image candidate."""
-        problem = None if top_level else _file_problem(path, name, self.limits)
-        problem = problem or (_file_problem(path.resolve(), name, self.limits) if top_level else None)
+        """Add one file on disk, or record why it cannot be read."""
+        try:
+            self._add_checked(path, name, top_level)
+        except OSError as e:  # vanished or unreadable between the walk and now
+            self.refused.append(Refusal(name, f"cannot be read ({e.strerror or e})", "unreadable"))
+
+    def _add_checked(self, path: Path, name: str, top_level: bool) -> None:
+        """A zip opens as an archive, anything else is an image candidate."""
+        problem = _file_problem(path.resolve() if top_level else path, name, self.limits)
         if problem:
             self.refused.append(problem)
         elif self._files_left() <= 0:

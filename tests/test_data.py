@@ -370,3 +370,14 @@ def test_header_tricks(tmp_path: Path):
     assert reasons["z64.zip"] == "too many members (70,000; the limit is 20,000 files)"
     assert reasons["__MACOSX/._a.png"] == "macOS metadata, not an image"
     assert ds.names == ["a.png"]
+
+
+def test_file_vanishing_mid_ingest_is_reported(tmp_path: Path):
+    d = tmp_path / "up"
+    d.mkdir()
+    for name in ("a.png", "b.png"):
+        save(Image.fromarray(noise(16, 16, len(name) + ord(name[0]))), d / name)
+    gone = lambda done, total: (d / "b.png").unlink(missing_ok=True)  # noqa: E731
+    ds = ingest([d], tmp_path / "work", progress=gone)
+    assert by_name(ds.report.skipped)["b.png"] == "cannot be read (No such file or directory)"
+    assert ds.names == ["a.png"]
