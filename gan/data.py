@@ -127,13 +127,13 @@ class ImageDataset:
     def __len__(self) -> int:
         return self.images.shape[0]
 
-    def preview_grid(self, n: int = 64, pad: int = 2) -> Image.Image:
-        """The first `n` images in a square grid: exactly what the GAN will see."""
+    def preview_grid(self, n: int = 64, pad: int = 2, pad_value: int = 128) -> Image.Image:
+        """The first `n` images in a square grid on grey lines (white tiles stay visible): what the GAN sees."""
         imgs = self.images[:n].permute(0, 2, 3, 1).numpy()  # (n, S, S, C)
         count, s, _, c = imgs.shape
         cols = max(1, math.ceil(math.sqrt(count)))
         rows = max(1, math.ceil(count / cols))
-        grid = np.full((rows * (s + pad) + pad, cols * (s + pad) + pad, c), 255, np.uint8)
+        grid = np.full((rows * (s + pad) + pad, cols * (s + pad) + pad, c), pad_value, np.uint8)
         for i, img in enumerate(imgs):
             y, x = pad + (i // cols) * (s + pad), pad + (i % cols) * (s + pad)
             grid[y : y + s, x : x + s] = img
