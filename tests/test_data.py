@@ -381,3 +381,18 @@ def test_file_vanishing_mid_ingest_is_reported(tmp_path: Path):
     ds = ingest([d], tmp_path / "work", progress=gone)
     assert by_name(ds.report.skipped)["b.png"] == "cannot be read (No such file or directory)"
     assert ds.names == ["a.png"]
+
+
+def test_zip_reader_counts_real_bytes(tmp_path: Path):
+    from gan.sources import Collector, Refused
+
+    z = zip_with(tmp_path / "z.zip", [("big.bmp", np.random.default_rng(0).bytes(300_000))])
+    collector = Collector(IngestConfig().limits())
+    collector.add_source(z)
+    try:
+        (entry,) = collector.entries
+        with pytest.raises(Refused, match="inflates beyond its limit"):
+            entry.read(100_000)  # stops after ~100 kB inflated, whatever the headers claim
+        assert len(entry.read(300_000)) == 300_000
+    finally:
+        collector.close()
