@@ -98,10 +98,11 @@ class IngestReport:
 
     def summary(self) -> str:
         """A few Markdown lines: what is ready, then the skipped files grouped by kind."""
-        lines = [f"**{self.used:,} images ready**" + (f" (sizes {_wh(self.min_size)} to {_wh(self.max_size)})" if self.min_size else "")]
-        lines[0] += f"; {self.duplicates:,} duplicates dropped; {len(self.skipped) - self.duplicates:,} other files skipped."
+        others = len(self.skipped) - self.duplicates
+        lines = [f"**{_n(self.used, 'image')} ready**{self._sizes()}; {_n(self.duplicates, 'duplicate')} dropped; "
+                 f"{_n(others, 'other file')} skipped."]
         if self.upscaled:
-            lines.append(f"{self.upscaled:,} images were smaller than the training size and were enlarged (they may look soft).")
+            lines.append(f"{_n(self.upscaled, 'image')} smaller than the training size {_was(self.upscaled)} enlarged (may look soft).")
         groups: dict[str, list[Skipped]] = {}
         for s in self.skipped:
             groups.setdefault(s.kind, []).append(s)
@@ -111,9 +112,26 @@ class IngestReport:
             lines.append(f"- **{kind}** ({len(items):,}): {shown}{more}")
         return "\n".join(lines)
 
+    def _sizes(self) -> str:
+        """' (all 64x64)' or ' (sizes 32x32 to 640x480)', or nothing when no image was used."""
+        if self.min_size is None or self.max_size is None:
+            return ""
+        if self.min_size == self.max_size:
+            return f" (all {_wh(self.min_size)})"
+        return f" (sizes {_wh(self.min_size)} to {_wh(self.max_size)})"
 
-def _wh(size: tuple[int, int] | None) -> str:
-    return f"{size[0]}x{size[1]}" if size else "?"
+
+def _wh(size: tuple[int, int]) -> str:
+    return f"{size[0]}x{size[1]}"
+
+
+def _n(count: int, noun: str) -> str:
+    """'1 image', '3 images'."""
+    return f"{count:,} {noun}{'' if count == 1 else 's'}"
+
+
+def _was(count: int) -> str:
+    return "was" if count == 1 else "were"
 
 
 @dataclass
