@@ -34,7 +34,9 @@ def make_folder(root: Path, count: int, size: tuple[int, int], fmt: str, seed: i
     folder = root / "class0"
     folder.mkdir(parents=True)
     for i in range(count):
-        _smooth(rng, size[1], size[0]).save(folder / f"{i:05d}.{fmt.lower()}", fmt, **({"quality": 90} if fmt == "JPEG" else {}))
+        _smooth(rng, size[1], size[0]).save(
+            folder / f"{i:05d}.{fmt.lower()}", fmt, **({"quality": 90} if fmt == "JPEG" else {})
+        )
     return root
 
 
@@ -43,33 +45,50 @@ def reference(root: Path, size: int) -> torch.Tensor:
     import torchvision.datasets as dset
     import torchvision.transforms as transforms
 
-    data = dset.ImageFolder(root=str(root), transform=transforms.Compose([
-        transforms.Resize(size), transforms.CenterCrop(size), transforms.ToTensor(),
-        transforms.Normalize((0.5, 0.5, 0.5), (0.5, 0.5, 0.5)),
-    ]))
+    data = dset.ImageFolder(
+        root=str(root),
+        transform=transforms.Compose(
+            [
+                transforms.Resize(size),
+                transforms.CenterCrop(size),
+                transforms.ToTensor(),
+                transforms.Normalize((0.5, 0.5, 0.5), (0.5, 0.5, 0.5)),
+            ]
+        ),
+    )
     return torch.stack([data[i][0] for i in range(len(data))])
 
 
-def _rate(fn, count: int) -> float:
-    """Images per second of one call."""
+def _rate(count: int, fn, *args) -> float:
+    """Images per second of one call `fn(*args)`."""
     t0 = time.perf_counter()
-    fn()
+    fn(*args)
     return count / (time.perf_counter() - t0)
 
 
 def run(quick: bool = False) -> list[dict]:
     """Rows for `python -m bench`: ours vs reference images/s on two folders."""
     torch.set_num_threads(2)
-    cases = [("small PNGs 64 px", 300 if quick else 3000, (64, 64), "PNG"),
-             ("JPEG photos 1024x768", 30 if quick else 300, (1024, 768), "JPEG")]
+    cases = [
+        ("small PNGs 64 px", 300 if quick else 3000, (64, 64), "PNG"),
+        ("JPEG photos 1024x768", 30 if quick else 300, (1024, 768), "JPEG"),
+    ]
     rows = []
     with tempfile.TemporaryDirectory(prefix="bench-ingest-") as tmp:
         for i, (what, count, wh, fmt) in enumerate(cases):
             root = make_folder(Path(tmp) / f"set{i}", count, wh, fmt, seed=i)
-            ref = _rate(lambda: reference(root, 64), count)
-            ours = _rate(lambda: ingest([root], Path(tmp) / f"work{i}", IngestConfig(image_size=64)), count)
-            rows.append({"what": f"ingest {count} {what} -> 64 px", "ours": round(ours, 1), "reference": round(ref, 1),
-                         "unit": "images/s", "ratio": round(ours / ref, 2), "device": "cpu"})
+            ref = _rate(count, reference, root, 64)
+            ours = _rate(count, ingest, [root], Path(tmp) / f"work{i}", IngestConfig(image_size=64))
+            rows.append(
+                {
+                    "what": f"ingest {count} {what} -> 64 px",
+                    "ours": round(ours, 1),
+                    "reference": round(ref, 1),
+                    "unit": "images/s",
+                    "ratio": round(ours / ref, 2),
+                    "device": "cpu",
+                }
+            )
     return rows
 
 

@@ -38,8 +38,15 @@ from .sources import Collector, Entry, Limits, Refused
 log = logging.getLogger(__name__)
 
 FORMATS = ("PNG", "JPEG", "WEBP", "BMP", "GIF", "TIFF")  # JPEG also opens MPO (phone photos)
-_MAGIC = {b"\x89PNG": "PNG", b"\xff\xd8\xff": "JPEG", b"RIFF": "WebP", b"BM": "BMP", b"GIF8": "GIF",
-          b"II*\x00": "TIFF", b"MM\x00*": "TIFF"}
+_MAGIC = {
+    b"\x89PNG": "PNG",
+    b"\xff\xd8\xff": "JPEG",
+    b"RIFF": "WebP",
+    b"BM": "BMP",
+    b"GIF8": "GIF",
+    b"II*\x00": "TIFF",
+    b"MM\x00*": "TIFF",
+}
 _HIGH_BIT = ("I;16", "I;16L", "I;16B", "I;16N", "I", "F")
 
 
@@ -99,10 +106,13 @@ class IngestReport:
     def summary(self) -> str:
         """A few Markdown lines: what is ready, then the skipped files grouped by kind."""
         others = len(self.skipped) - self.duplicates
-        lines = [f"**{_n(self.used, 'image')} ready**{self._sizes()}; {_n(self.duplicates, 'duplicate')} dropped; "
-                 f"{_n(others, 'other file')} skipped."]
+        lines = [
+            f"**{_n(self.used, 'image')} ready**{self._sizes()}; {_n(self.duplicates, 'duplicate')} dropped; "
+            f"{_n(others, 'other file')} skipped."
+        ]
         if self.upscaled:
-            lines.append(f"{_n(self.upscaled, 'image')} smaller than the training size {_was(self.upscaled)} enlarged (may look soft).")
+            n = self.upscaled
+            lines.append(f"{_n(n, 'image')} smaller than the training size {_was(n)} enlarged (may look soft).")
         groups: dict[str, list[Skipped]] = {}
         for s in self.skipped:
             groups.setdefault(s.kind, []).append(s)
@@ -304,7 +314,9 @@ def _take(entry: Entry, state: _State, config: IngestConfig) -> None:
     """Read, hash, decode and keep one entry, or record why not (raises `Refused`)."""
     limit = min(config.max_upload_bytes, state.bytes_left)
     if entry.size > limit:
-        raise Refused(f"not read: the data set's total size limit ({config.max_total_bytes / 1e9:g} GB) is reached", "limit")
+        raise Refused(
+            f"not read: the data set's total size limit ({config.max_total_bytes / 1e9:g} GB) is reached", "limit"
+        )
     data = entry.read(limit)
     state.bytes_left -= len(data)
     if not data:
@@ -329,9 +341,13 @@ def _report(state: _State, config: IngestConfig, seconds: float) -> IngestReport
     by_area = sorted(state.sizes, key=lambda s: (s[0] * s[1], s))
     upscaled = sum(min(s) < config.image_size for s in state.sizes)
     return IngestReport(
-        used=len(state.names), skipped=state.skipped, duplicates=state.duplicates,
-        min_size=by_area[0] if by_area else None, max_size=by_area[-1] if by_area else None,
-        upscaled=upscaled, seconds=seconds,
+        used=len(state.names),
+        skipped=state.skipped,
+        duplicates=state.duplicates,
+        min_size=by_area[0] if by_area else None,
+        max_size=by_area[-1] if by_area else None,
+        upscaled=upscaled,
+        seconds=seconds,
     )
 
 

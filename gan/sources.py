@@ -180,7 +180,9 @@ def _zip_reader(zf: zipfile.ZipFile, info: zipfile.ZipInfo, limits: Limits) -> C
     return read
 
 
-def _zip_entries(path: Path, prefix: str, limits: Limits, files_left: int) -> tuple[list[Entry], list[Refusal], zipfile.ZipFile | None]:
+def _zip_entries(
+    path: Path, prefix: str, limits: Limits, files_left: int
+) -> tuple[list[Entry], list[Refusal], zipfile.ZipFile | None]:
     """Members of one zip as entries; the archive is refused whole when it declares too many."""
     declared = _declared_members(path)
     if declared is not None and declared > files_left:
@@ -207,10 +209,18 @@ def _zip_entries(path: Path, prefix: str, limits: Limits, files_left: int) -> tu
 def _member_size_problem(info: zipfile.ZipInfo, limits: Limits) -> Refusal | None:
     """Declared size and compression ratio checks for one member."""
     if info.file_size > limits.max_upload_bytes:
-        return Refusal(info.filename, f"too big ({_mb(info.file_size)}; the limit is {_mb(limits.max_upload_bytes)} per file)", "too big")
+        return Refusal(
+            info.filename,
+            f"too big ({_mb(info.file_size)}; the limit is {_mb(limits.max_upload_bytes)} per file)",
+            "too big",
+        )
     ratio = info.file_size / max(info.compress_size, 1)
     if info.file_size > 0 and ratio > limits.max_ratio:
-        return Refusal(info.filename, f"compression ratio {ratio:,.0f}:1 is over the limit of {limits.max_ratio:g}:1 (zip bomb?)", "zip bomb")
+        return Refusal(
+            info.filename,
+            f"compression ratio {ratio:,.0f}:1 is over the limit of {limits.max_ratio:g}:1 (zip bomb?)",
+            "zip bomb",
+        )
     return None
 
 
@@ -232,7 +242,9 @@ def _file_problem(path: Path, name: str, limits: Limits) -> Refusal | None:
     if not stat.S_ISREG(st.st_mode):
         return Refusal(name, "not a regular file", "unsafe file")
     if st.st_size > limits.max_upload_bytes:
-        return Refusal(name, f"too big ({_mb(st.st_size)}; the limit is {_mb(limits.max_upload_bytes)} per file)", "too big")
+        return Refusal(
+            name, f"too big ({_mb(st.st_size)}; the limit is {_mb(limits.max_upload_bytes)} per file)", "too big"
+        )
     return None
 
 
@@ -283,7 +295,9 @@ class Collector:
 
     def _note_full(self, name: str) -> None:
         """Refuse everything past the file-count cap, reported once per file name."""
-        self.refused.append(Refusal(name, f"not read: the limit of {self.limits.max_files:,} files is reached", "limit"))
+        self.refused.append(
+            Refusal(name, f"not read: the limit of {self.limits.max_files:,} files is reached", "limit")
+        )
 
     def close(self) -> None:
         """Close the archives opened while collecting."""

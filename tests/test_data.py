@@ -133,7 +133,10 @@ def corpus(tmp_path: Path) -> Path:
     save(Image.fromarray(noise(40, 40, 22)), d / "sub" / "deep.png")
     os.symlink(d / "good2.png", d / "link.png")
     os.symlink("/etc", d / "etc_link")
-    zip_with(d / "nested.zip", [("inner.zip", zip_with(tmp_path / "inner.zip", [("x.png", png(noise(40, 40, 30)))]).read_bytes())])
+    zip_with(
+        d / "nested.zip",
+        [("inner.zip", zip_with(tmp_path / "inner.zip", [("x.png", png(noise(40, 40, 30)))]).read_bytes())],
+    )
     (tmp_path / "inner.zip").unlink()
     return d
 
@@ -158,7 +161,13 @@ def tree(root: Path, exclude: Path | None = None) -> dict[str, tuple[int, int]]:
 
 
 def test_config_validates():
-    for bad in (dict(image_size=48), dict(channels=2), dict(max_files=0), dict(max_ratio=0.5), dict(background=(0, 0, 300))):
+    for bad in (
+        dict(image_size=48),
+        dict(channels=2),
+        dict(max_files=0),
+        dict(max_ratio=0.5),
+        dict(background=(0, 0, 300)),
+    ):
         with pytest.raises(ValueError):
             IngestConfig(**bad)
 
@@ -186,7 +195,19 @@ def test_hostile_folder(corpus: Path, tmp_path: Path):
     assert reasons["inner.zip"].startswith("nested archive ignored")  # a member of nested.zip
     assert ds.report.duplicates == 2
     assert sorted(ds.names) == sorted(
-        ["good0.png", "good1.png", "good2.png", "cmyk.jpg", "deep16.png", "pal.gif", "alpha.png", "rotated.jpg", "pic.webp", "pic.tif", "sub/deep.png"]
+        [
+            "good0.png",
+            "good1.png",
+            "good2.png",
+            "cmyk.jpg",
+            "deep16.png",
+            "pal.gif",
+            "alpha.png",
+            "rotated.jpg",
+            "pic.webp",
+            "pic.tif",
+            "sub/deep.png",
+        ]
     )
     assert ds.images.shape == (11, 3, 64, 64) and ds.images.dtype == torch.uint8
     x = ds.as_float("cpu")
@@ -234,24 +255,31 @@ def test_channels(tmp_path: Path):
 
 def test_background_colour(tmp_path: Path):
     a = np.zeros((32, 32, 4), np.uint8)
-    ds = ingest([save(Image.fromarray(a, "RGBA"), tmp_path / "clear.png")], tmp_path / "w", IngestConfig(background=(10, 20, 30)))
+    ds = ingest(
+        [save(Image.fromarray(a, "RGBA"), tmp_path / "clear.png")],
+        tmp_path / "w",
+        IngestConfig(background=(10, 20, 30)),
+    )
     assert pixel(ds, "clear.png", 10, 10) == (10, 20, 30)
 
 
 def test_hostile_zips(tmp_path: Path):
     good = png(noise(40, 40, 1))
-    z = zip_with(tmp_path / "up.zip", [
-        ("ok/a.png", good),
-        ("../escape.png", png(noise(40, 40, 2))),
-        ("/abs/evil.png", png(noise(40, 40, 3))),
-        ("C:/win/evil.png", png(noise(40, 40, 4))),
-        ("..\\back.png", png(noise(40, 40, 5))),
-        (symlink_member("link.png", "../../etc/passwd"), b"../../etc/passwd"),
-        ("zeros.png", b"\x00" * 5_000_000),  # ratio ~1000:1
-        ("inner.zip", zip_with(tmp_path / "in.zip", [("b.png", good)]).read_bytes()),
-        ("ok/dup.png", good),
-        ("notes.txt", b"hello " * 50),
-    ])
+    z = zip_with(
+        tmp_path / "up.zip",
+        [
+            ("ok/a.png", good),
+            ("../escape.png", png(noise(40, 40, 2))),
+            ("/abs/evil.png", png(noise(40, 40, 3))),
+            ("C:/win/evil.png", png(noise(40, 40, 4))),
+            ("..\\back.png", png(noise(40, 40, 5))),
+            (symlink_member("link.png", "../../etc/passwd"), b"../../etc/passwd"),
+            ("zeros.png", b"\x00" * 5_000_000),  # ratio ~1000:1
+            ("inner.zip", zip_with(tmp_path / "in.zip", [("b.png", good)]).read_bytes()),
+            ("ok/dup.png", good),
+            ("notes.txt", b"hello " * 50),
+        ],
+    )
     liar = lying_zip(tmp_path / "liar.zip")
     work = tmp_path / "work"
     before = tree(tmp_path, exclude=work)
@@ -291,7 +319,9 @@ def test_formats_and_gif_first_frame(tmp_path: Path):
     frames[0].save(tmp_path / "anim.gif", save_all=True, append_images=frames[1:], duration=100)
     save(Image.fromarray(noise(32, 32, 1)), tmp_path / "x.bmp")
     (tmp_path / "heic.png").write_bytes(b"\x00\x00\x00\x18ftypheic" + b"\x00" * 64)
-    ds = ingest([tmp_path / "anim.gif", tmp_path / "x.bmp", tmp_path / "heic.png", tmp_path / "gone.png"], tmp_path / "w")
+    ds = ingest(
+        [tmp_path / "anim.gif", tmp_path / "x.bmp", tmp_path / "heic.png", tmp_path / "gone.png"], tmp_path / "w"
+    )
     assert pixel(ds, "anim.gif", 16, 16) == RED
     reasons = by_name(ds.report.skipped)
     assert reasons["heic.png"].startswith("HEIC")
