@@ -33,7 +33,7 @@ import torch
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from .model import SUPPORTED_SIZES
-from .sources import Collector, Entry, Limits, Refused
+from .sources import ZIP_MAGIC, Collector, Entry, Limits, Refused
 
 log = logging.getLogger(__name__)
 
@@ -191,6 +191,8 @@ def _not_an_image(data: bytes) -> Refused:
         return Refused(f"damaged {fmt} (its header cannot be read)", "damaged")
     if data[4:12] in (b"ftypheic", b"ftypheix", b"ftypmif1", b"ftypavif", b"ftyphevc"):
         return Refused("HEIC/AVIF photos are not supported (export them as JPEG)", "unsupported")
+    if data[:4] in ZIP_MAGIC:
+        return Refused("a zip archive with another name (name it .zip to have it opened)", "not an image")
     if data.startswith(b"%PDF"):
         return Refused("not an image (a PDF document)", "not an image")
     head = data[:2048]

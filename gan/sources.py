@@ -88,12 +88,6 @@ def _read_file(path: Path, follow: bool) -> Callable[[int], bytes]:
     return read
 
 
-def _is_zip(path: Path) -> bool:
-    """True when the file starts like a zip archive (by content, whatever its suffix)."""
-    with open(path, "rb") as f:
-        return f.read(4) in ZIP_MAGIC
-
-
 def _declared_members(path: Path) -> int | None:
     """Member count from the zip's end record (zip64 aware), read without parsing the directory."""
     with open(path, "rb") as f:
@@ -234,18 +228,16 @@ def _walk(root: Path) -> Iterator[tuple[Path, str]]:
         dirnames[:] = [d for d in dirnames if not (here / d).is_symlink()]
 
 
-def _file_problem(path: Path, name: str, limits: Limits) -> Refusal | None:
-    """Why a file on disk must not be read (symlink, special file, too big), or None."""
-    st = path.lstat()
+def _checked_size(path: Path, limits: Limits) -> int:
+    """The size of a regular file that may be read; raises `Refused` (symlink, special, too big)."""
+    st = path.lstat()  # one stat per file: on slow disks it costs as much as decoding a small PNG
     if stat.S_ISLNK(st.st_mode):
-        return Refusal(name, "symlink refused", "unsafe file")
+        raise Refused("symlink refused", "unsafe file")
     if not stat.S_ISREG(st.st_mode):
-        return Refusal(name, "not a regular file", "unsafe file")
+        raise Refused("not a regular file", "unsafe file")
     if st.st_size > limits.max_upload_bytes:
-        return Refusal(
-            name, f"too big ({_mb(st.st_size)}; the limit is {_mb(limits.max_upload_bytes)} per file)", "too big"
-        )
-    return None
+        raise Refused(f"too big ({_mb(st.st_size)}; the limit is {_mb(limits.max_upload_bytes)} per file)", "too big")
+    return st.st_size
 
 
 class Collector:
@@ -271,24 +263,24 @@ class Collector:
         """Add one file on disk, or record why it cannot be read."""
         try:
             self._add_checked(path, name, top_level)
+        except Refused as r:
+            self.refused.append(Refusal(name, r.reason, r.kind))
         except OSError as e:  # vanished or unreadable between the walk and now
             self.refused.append(Refusal(name, f"cannot be read ({e.strerror or e})", "unreadable"))
 
     def _add_checked(self, path: Path, name: str, top_level: bool) -> None:
-        """A zip opens as an archive, anything else is an image candidate."""
-        problem = _file_problem(path.resolve() if top_level else path, name, self.limits)
-        if problem:
-            self.refused.append(problem)
-        elif self._files_left() <= 0:
+        """A `.zip` opens as an archive (checked by content), anything else is an image candidate."""
+        size = _checked_size(path.resolve() if top_level else path, self.limits)
+        if self._files_left() <= 0:
             self._note_full(name)
-        elif _is_zip(path):
+        elif path.suffix.lower() == ".zip":
             entries, refused, zf = _zip_entries(path, name, self.limits, self._files_left())
             self.entries += entries
             self.refused += refused
             if zf is not None:
                 self._zips.append(zf)
         else:
-            self.entries.append(Entry(name, path.stat().st_size, _read_file(path, follow=top_level)))
+            self.entries.append(Entry(name, size, _read_file(path, follow=top_level)))
 
     def _files_left(self) -> int:
         return self.limits.max_files - len(self.entries)

@@ -319,12 +319,21 @@ def test_formats_and_gif_first_frame(tmp_path: Path):
     frames[0].save(tmp_path / "anim.gif", save_all=True, append_images=frames[1:], duration=100)
     save(Image.fromarray(noise(32, 32, 1)), tmp_path / "x.bmp")
     (tmp_path / "heic.png").write_bytes(b"\x00\x00\x00\x18ftypheic" + b"\x00" * 64)
+    zip_with(tmp_path / "archive.png", [("a.png", png(noise(16, 16, 3)))])  # a zip that pretends
     ds = ingest(
-        [tmp_path / "anim.gif", tmp_path / "x.bmp", tmp_path / "heic.png", tmp_path / "gone.png"], tmp_path / "w"
+        [
+            tmp_path / "anim.gif",
+            tmp_path / "x.bmp",
+            tmp_path / "heic.png",
+            tmp_path / "gone.png",
+            tmp_path / "archive.png",
+        ],
+        tmp_path / "w",
     )
     assert pixel(ds, "anim.gif", 16, 16) == RED
     reasons = by_name(ds.report.skipped)
     assert reasons["heic.png"].startswith("HEIC")
+    assert reasons["archive.png"].startswith("a zip archive with another name")
     assert reasons["gone.png"] == "file not found"
 
 
