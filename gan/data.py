@@ -363,7 +363,7 @@ def ingest(
     started = time.perf_counter()
     work_dir = Path(work_dir)
     work_dir.mkdir(parents=True, exist_ok=True)
-    collector = Collector(config.limits())
+    collector = Collector(config.limits(), skip=work_dir)
     try:
         for source in sources:
             collector.add_source(Path(source))

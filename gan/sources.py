@@ -218,11 +218,14 @@ def _member_size_problem(info: zipfile.ZipInfo, limits: Limits) -> Refusal | Non
     return None
 
 
-def _walk(root: Path) -> Iterator[tuple[Path, str]]:
-    """Every non-directory under `root`, sorted, without following symlinks; names are relative."""
+def _walk(root: Path, skip: Path | None = None) -> Iterator[tuple[Path, str]]:
+    """Every non-directory under `root`, sorted, without following symlinks; names are relative.
+
+    `skip` (ingest's own work_dir) is left out, so a second ingest does not read the first's output.
+    """
     for dirpath, dirnames, filenames in os.walk(root, followlinks=False):
-        dirnames.sort()
         here = Path(dirpath)
+        dirnames[:] = sorted(d for d in dirnames if skip is None or (here / d).resolve() != skip)
         for name in sorted(filenames) + [d for d in dirnames if (here / d).is_symlink()]:
             yield here / name, (here / name).relative_to(root).as_posix()
         dirnames[:] = [d for d in dirnames if not (here / d).is_symlink()]
@@ -243,8 +246,9 @@ def _checked_size(path: Path, limits: Limits) -> int:
 class Collector:
     """Gathers entries and refusals from many sources; holds open zips until `close()`."""
 
-    def __init__(self, limits: Limits):
+    def __init__(self, limits: Limits, skip: Path | None = None):
         self.limits = limits
+        self.skip = skip.resolve() if skip is not None else None
         self.entries: list[Entry] = []
         self.refused: list[Refusal] = []
         self._zips: list[zipfile.ZipFile] = []
@@ -254,7 +258,7 @@ class Collector:
         if not source.exists():
             self.refused.append(Refusal(source.name, "file not found", "missing"))
         elif source.is_dir():
-            for path, rel in _walk(source):
+            for path, rel in _walk(source, self.skip):
                 self._add_file(path, rel)
         else:
             self._add_file(source, source.name, top_level=True)

@@ -435,3 +435,11 @@ def test_zip_reader_counts_real_bytes(tmp_path: Path):
         assert len(entry.read(300_000)) == 300_000
     finally:
         collector.close()
+
+
+def test_work_dir_inside_the_folder_is_not_read(tmp_path: Path):
+    save(Image.fromarray(noise(16, 16, 1)), tmp_path / "a.png")
+    first = ingest([tmp_path], tmp_path / "work")
+    again = ingest([tmp_path], tmp_path / "work")
+    assert (tmp_path / "work" / "ingest-report.json").exists()
+    assert first.report.skipped == again.report.skipped == [] and again.names == ["a.png"]
