@@ -73,7 +73,9 @@ def _mb(n: int) -> str:
 def _read_file(path: Path, follow: bool) -> Callable[[int], bytes]:
     """A reader for a regular file that refuses to return more than `limit` bytes."""
     # O_NOFOLLOW: a walked file swapped for a symlink after its check is still refused
-    flags = os.O_RDONLY | (0 if follow else os.O_NOFOLLOW | os.O_NONBLOCK)
+    # POSIX flags; on Windows they are absent and the lstat check alone guards
+    no_follow = getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0)
+    flags = os.O_RDONLY | getattr(os, "O_BINARY", 0) | (0 if follow else no_follow)
 
     def read(limit: int) -> bytes:
         try:
