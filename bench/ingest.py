@@ -4,8 +4,8 @@ The reference is how pytorch/examples `dcgan/main.py` reads an image folder: tor
 `ImageFolder` with `Resize(S)`, `CenterCrop(S)`, `ToTensor()`, `Normalize(0.5, 0.5)`, here for one
 pass over every image (what ingest does once). Ours also checks caps, hashes for duplicates,
 handles EXIF/alpha/16-bit and keeps uint8. Two synthetic folders, each read by both, one after the
-other in this process: small PNGs (like the emoji sets) and larger JPEG photos (where draft mode
-and reduce() matter).
+other in this process (best of three alternating runs): small PNGs (like the emoji sets) and larger
+JPEG photos (where draft mode and reduce() matter).
 
     python -m bench.ingest [--quick]
 """
@@ -17,6 +17,8 @@ from pathlib import Path
 
 import numpy as np
 import torch
+import torchvision.datasets as dset  # imported here, not inside the timed call
+import torchvision.transforms as transforms
 from PIL import Image
 
 from gan.data import IngestConfig, ingest
@@ -34,42 +36,60 @@ def make_folder(root: Path, count: int, size: tuple[int, int], fmt: str, seed: i
     folder = root / "class0"
     folder.mkdir(parents=True)
     for i in range(count):
-        _smooth(rng, size[1], size[0]).save(folder / f"{i:05d}.{fmt.lower()}", fmt, **({"quality": 90} if fmt == "JPEG" else {}))
+        _smooth(rng, size[1], size[0]).save(
+            folder / f"{i:05d}.{fmt.lower()}", fmt, **({"quality": 90} if fmt == "JPEG" else {})
+        )
     return root
 
 
 def reference(root: Path, size: int) -> torch.Tensor:
     """pytorch/examples dcgan: ImageFolder + Resize + CenterCrop + ToTensor + Normalize, one pass."""
-    import torchvision.datasets as dset
-    import torchvision.transforms as transforms
-
-    data = dset.ImageFolder(root=str(root), transform=transforms.Compose([
-        transforms.Resize(size), transforms.CenterCrop(size), transforms.ToTensor(),
-        transforms.Normalize((0.5, 0.5, 0.5), (0.5, 0.5, 0.5)),
-    ]))
+    data = dset.ImageFolder(
+        root=str(root),
+        transform=transforms.Compose(
+            [
+                transforms.Resize(size),
+                transforms.CenterCrop(size),
+                transforms.ToTensor(),
+                transforms.Normalize((0.5, 0.5, 0.5), (0.5, 0.5, 0.5)),
+            ]
+        ),
+    )
     return torch.stack([data[i][0] for i in range(len(data))])
 
 
-def _rate(fn, count: int) -> float:
-    """Images per second of one call."""
+def _rate(count: int, fn, *args) -> float:
+    """Images per second of one call `fn(*args)`."""
     t0 = time.perf_counter()
-    fn()
+    fn(*args)
     return count / (time.perf_counter() - t0)
 
 
 def run(quick: bool = False) -> list[dict]:
     """Rows for `python -m bench`: ours vs reference images/s on two folders."""
     torch.set_num_threads(2)
-    cases = [("small PNGs 64 px", 300 if quick else 3000, (64, 64), "PNG"),
-             ("JPEG photos 1024x768", 30 if quick else 300, (1024, 768), "JPEG")]
+    cases = [
+        ("small PNGs 64 px", 300 if quick else 3000, (64, 64), "PNG"),
+        ("JPEG photos 1024x768", 30 if quick else 300, (1024, 768), "JPEG"),
+    ]
     rows = []
     with tempfile.TemporaryDirectory(prefix="bench-ingest-") as tmp:
         for i, (what, count, wh, fmt) in enumerate(cases):
             root = make_folder(Path(tmp) / f"set{i}", count, wh, fmt, seed=i)
-            ref = _rate(lambda: reference(root, 64), count)
-            ours = _rate(lambda: ingest([root], Path(tmp) / f"work{i}", IngestConfig(image_size=64)), count)
-            rows.append({"what": f"ingest {count} {what} -> 64 px", "ours": round(ours, 1), "reference": round(ref, 1),
-                         "unit": "images/s", "ratio": round(ours / ref, 2), "device": "cpu"})
+            ref, ours = 0.0, 0.0
+            for _ in range(1 if quick else 3):  # alternate, keep each one's best: the machine is shared
+                ref = max(ref, _rate(count, reference, root, 64))
+                ours = max(ours, _rate(count, ingest, [root], Path(tmp) / f"work{i}", IngestConfig(image_size=64)))
+            rows.append(
+                {
+                    "what": f"ingest {count} {what} -> 64 px",
+                    "ours": round(ours, 1),
+                    "reference": round(ref, 1),
+                    "unit": "images/s",
+                    "ratio": round(ours / ref, 2),
+                    "device": "cpu",
+                }
+            )
     return rows
 
 

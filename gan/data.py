@@ -33,13 +33,20 @@ import torch
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from .model import SUPPORTED_SIZES
-from .sources import Collector, Entry, Limits, Refused
+from .sources import ZIP_MAGIC, Collector, Entry, Limits, Refused
 
 log = logging.getLogger(__name__)
 
 FORMATS = ("PNG", "JPEG", "WEBP", "BMP", "GIF", "TIFF")  # JPEG also opens MPO (phone photos)
-_MAGIC = {b"\x89PNG": "PNG", b"\xff\xd8\xff": "JPEG", b"RIFF": "WebP", b"BM": "BMP", b"GIF8": "GIF",
-          b"II*\x00": "TIFF", b"MM\x00*": "TIFF"}
+_MAGIC = {
+    b"\x89PNG": "PNG",
+    b"\xff\xd8\xff": "JPEG",
+    b"RIFF": "WebP",
+    b"BM": "BMP",
+    b"GIF8": "GIF",
+    b"II*\x00": "TIFF",
+    b"MM\x00*": "TIFF",
+}
 _HIGH_BIT = ("I;16", "I;16L", "I;16B", "I;16N", "I", "F")
 
 
@@ -98,10 +105,14 @@ class IngestReport:
 
     def summary(self) -> str:
         """A few Markdown lines: what is ready, then the skipped files grouped by kind."""
-        lines = [f"**{self.used:,} images ready**" + (f" (sizes {_wh(self.min_size)} to {_wh(self.max_size)})" if self.min_size else "")]
-        lines[0] += f"; {self.duplicates:,} duplicates dropped; {len(self.skipped) - self.duplicates:,} other files skipped."
+        others = len(self.skipped) - self.duplicates
+        lines = [
+            f"**{_n(self.used, 'image')} ready**{self._sizes()}; {_n(self.duplicates, 'duplicate')} dropped; "
+            f"{_n(others, 'other file')} skipped."
+        ]
         if self.upscaled:
-            lines.append(f"{self.upscaled:,} images were smaller than the training size and were enlarged (they may look soft).")
+            n = self.upscaled
+            lines.append(f"{_n(n, 'image')} smaller than the training size {_was(n)} enlarged (may look soft).")
         groups: dict[str, list[Skipped]] = {}
         for s in self.skipped:
             groups.setdefault(s.kind, []).append(s)
@@ -111,9 +122,26 @@ class IngestReport:
             lines.append(f"- **{kind}** ({len(items):,}): {shown}{more}")
         return "\n".join(lines)
 
+    def _sizes(self) -> str:
+        """' (all 64x64)' or ' (sizes 32x32 to 640x480)', or nothing when no image was used."""
+        if self.min_size is None or self.max_size is None:
+            return ""
+        if self.min_size == self.max_size:
+            return f" (all {_wh(self.min_size)})"
+        return f" (sizes {_wh(self.min_size)} to {_wh(self.max_size)})"
 
-def _wh(size: tuple[int, int] | None) -> str:
-    return f"{size[0]}x{size[1]}" if size else "?"
+
+def _wh(size: tuple[int, int]) -> str:
+    return f"{size[0]}x{size[1]}"
+
+
+def _n(count: int, noun: str) -> str:
+    """'1 image', '3 images'."""
+    return f"{count:,} {noun}{'' if count == 1 else 's'}"
+
+
+def _was(count: int) -> str:
+    return "was" if count == 1 else "were"
 
 
 @dataclass
@@ -127,13 +155,13 @@ class ImageDataset:
     def __len__(self) -> int:
         return self.images.shape[0]
 
-    def preview_grid(self, n: int = 64, pad: int = 2) -> Image.Image:
-        """The first `n` images in a square grid: exactly what the GAN will see."""
+    def preview_grid(self, n: int = 64, pad: int = 2, pad_value: int = 128) -> Image.Image:
+        """The first `n` images in a square grid on grey lines (white tiles stay visible): what the GAN sees."""
         imgs = self.images[:n].permute(0, 2, 3, 1).numpy()  # (n, S, S, C)
         count, s, _, c = imgs.shape
         cols = max(1, math.ceil(math.sqrt(count)))
         rows = max(1, math.ceil(count / cols))
-        grid = np.full((rows * (s + pad) + pad, cols * (s + pad) + pad, c), 255, np.uint8)
+        grid = np.full((rows * (s + pad) + pad, cols * (s + pad) + pad, c), pad_value, np.uint8)
         for i, img in enumerate(imgs):
             y, x = pad + (i // cols) * (s + pad), pad + (i % cols) * (s + pad)
             grid[y : y + s, x : x + s] = img
@@ -152,13 +180,19 @@ class IngestError(ValueError):
         self.report = report
 
 
+def _magic_format(data: bytes) -> str | None:
+    """The image format that the first bytes announce, if any."""
+    return next((fmt for magic, fmt in _MAGIC.items() if data.startswith(magic)), None)
+
+
 def _not_an_image(data: bytes) -> Refused:
     """A reason for bytes that no allowed decoder accepted, from their first bytes."""
-    for magic, fmt in _MAGIC.items():
-        if data.startswith(magic):
-            return Refused(f"damaged {fmt} (its header cannot be read)", "damaged")
+    if fmt := _magic_format(data):
+        return Refused(f"damaged {fmt} (its header cannot be read)", "damaged")
     if data[4:12] in (b"ftypheic", b"ftypheix", b"ftypmif1", b"ftypavif", b"ftyphevc"):
         return Refused("HEIC/AVIF photos are not supported (export them as JPEG)", "unsupported")
+    if data[:4] in ZIP_MAGIC:
+        return Refused("a zip archive with another name (name it .zip to have it opened)", "not an image")
     if data.startswith(b"%PDF"):
         return Refused("not an image (a PDF document)", "not an image")
     head = data[:2048]
@@ -225,6 +259,10 @@ def _open(data: bytes, config: IngestConfig) -> Image.Image:
         raise _not_an_image(data) from None
     except Image.DecompressionBombError as e:
         raise _bomb(e) from None
+    except Exception as e:  # e.g. a PNG text chunk that inflates past Pillow's cap (ValueError)
+        fmt = _magic_format(data) or "file"
+        log.debug("Pillow refused a header", exc_info=True)
+        raise Refused(f"damaged {fmt} ({type(e).__name__}: {e})", "damaged") from None
     w, h = im.size
     if w * h > config.max_pixels:
         im.close()
@@ -278,7 +316,9 @@ def _take(entry: Entry, state: _State, config: IngestConfig) -> None:
     """Read, hash, decode and keep one entry, or record why not (raises `Refused`)."""
     limit = min(config.max_upload_bytes, state.bytes_left)
     if entry.size > limit:
-        raise Refused(f"not read: the data set's total size limit ({config.max_total_bytes / 1e9:g} GB) is reached", "limit")
+        raise Refused(
+            f"not read: the data set's total size limit ({config.max_total_bytes / 1e9:g} GB) is reached", "limit"
+        )
     data = entry.read(limit)
     state.bytes_left -= len(data)
     if not data:
@@ -303,9 +343,13 @@ def _report(state: _State, config: IngestConfig, seconds: float) -> IngestReport
     by_area = sorted(state.sizes, key=lambda s: (s[0] * s[1], s))
     upscaled = sum(min(s) < config.image_size for s in state.sizes)
     return IngestReport(
-        used=len(state.names), skipped=state.skipped, duplicates=state.duplicates,
-        min_size=by_area[0] if by_area else None, max_size=by_area[-1] if by_area else None,
-        upscaled=upscaled, seconds=seconds,
+        used=len(state.names),
+        skipped=state.skipped,
+        duplicates=state.duplicates,
+        min_size=by_area[0] if by_area else None,
+        max_size=by_area[-1] if by_area else None,
+        upscaled=upscaled,
+        seconds=seconds,
     )
 
 
@@ -319,7 +363,7 @@ def ingest(
     started = time.perf_counter()
     work_dir = Path(work_dir)
     work_dir.mkdir(parents=True, exist_ok=True)
-    collector = Collector(config.limits())
+    collector = Collector(config.limits(), skip=work_dir)
     try:
         for source in sources:
             collector.add_source(Path(source))

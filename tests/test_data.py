@@ -133,7 +133,10 @@ def corpus(tmp_path: Path) -> Path:
     save(Image.fromarray(noise(40, 40, 22)), d / "sub" / "deep.png")
     os.symlink(d / "good2.png", d / "link.png")
     os.symlink("/etc", d / "etc_link")
-    zip_with(d / "nested.zip", [("inner.zip", zip_with(tmp_path / "inner.zip", [("x.png", png(noise(40, 40, 30)))]).read_bytes())])
+    zip_with(
+        d / "nested.zip",
+        [("inner.zip", zip_with(tmp_path / "inner.zip", [("x.png", png(noise(40, 40, 30)))]).read_bytes())],
+    )
     (tmp_path / "inner.zip").unlink()
     return d
 
@@ -158,7 +161,13 @@ def tree(root: Path, exclude: Path | None = None) -> dict[str, tuple[int, int]]:
 
 
 def test_config_validates():
-    for bad in (dict(image_size=48), dict(channels=2), dict(max_files=0), dict(max_ratio=0.5), dict(background=(0, 0, 300))):
+    for bad in (
+        dict(image_size=48),
+        dict(channels=2),
+        dict(max_files=0),
+        dict(max_ratio=0.5),
+        dict(background=(0, 0, 300)),
+    ):
         with pytest.raises(ValueError):
             IngestConfig(**bad)
 
@@ -186,7 +195,19 @@ def test_hostile_folder(corpus: Path, tmp_path: Path):
     assert reasons["inner.zip"].startswith("nested archive ignored")  # a member of nested.zip
     assert ds.report.duplicates == 2
     assert sorted(ds.names) == sorted(
-        ["good0.png", "good1.png", "good2.png", "cmyk.jpg", "deep16.png", "pal.gif", "alpha.png", "rotated.jpg", "pic.webp", "pic.tif", "sub/deep.png"]
+        [
+            "good0.png",
+            "good1.png",
+            "good2.png",
+            "cmyk.jpg",
+            "deep16.png",
+            "pal.gif",
+            "alpha.png",
+            "rotated.jpg",
+            "pic.webp",
+            "pic.tif",
+            "sub/deep.png",
+        ]
     )
     assert ds.images.shape == (11, 3, 64, 64) and ds.images.dtype == torch.uint8
     x = ds.as_float("cpu")
@@ -234,24 +255,31 @@ def test_channels(tmp_path: Path):
 
 def test_background_colour(tmp_path: Path):
     a = np.zeros((32, 32, 4), np.uint8)
-    ds = ingest([save(Image.fromarray(a, "RGBA"), tmp_path / "clear.png")], tmp_path / "w", IngestConfig(background=(10, 20, 30)))
+    ds = ingest(
+        [save(Image.fromarray(a, "RGBA"), tmp_path / "clear.png")],
+        tmp_path / "w",
+        IngestConfig(background=(10, 20, 30)),
+    )
     assert pixel(ds, "clear.png", 10, 10) == (10, 20, 30)
 
 
 def test_hostile_zips(tmp_path: Path):
     good = png(noise(40, 40, 1))
-    z = zip_with(tmp_path / "up.zip", [
-        ("ok/a.png", good),
-        ("../escape.png", png(noise(40, 40, 2))),
-        ("/abs/evil.png", png(noise(40, 40, 3))),
-        ("C:/win/evil.png", png(noise(40, 40, 4))),
-        ("..\\back.png", png(noise(40, 40, 5))),
-        (symlink_member("link.png", "../../etc/passwd"), b"../../etc/passwd"),
-        ("zeros.png", b"\x00" * 5_000_000),  # ratio ~1000:1
-        ("inner.zip", zip_with(tmp_path / "in.zip", [("b.png", good)]).read_bytes()),
-        ("ok/dup.png", good),
-        ("notes.txt", b"hello " * 50),
-    ])
+    z = zip_with(
+        tmp_path / "up.zip",
+        [
+            ("ok/a.png", good),
+            ("../escape.png", png(noise(40, 40, 2))),
+            ("/abs/evil.png", png(noise(40, 40, 3))),
+            ("C:/win/evil.png", png(noise(40, 40, 4))),
+            ("..\\back.png", png(noise(40, 40, 5))),
+            (symlink_member("link.png", "../../etc/passwd"), b"../../etc/passwd"),
+            ("zeros.png", b"\x00" * 5_000_000),  # ratio ~1000:1
+            ("inner.zip", zip_with(tmp_path / "in.zip", [("b.png", good)]).read_bytes()),
+            ("ok/dup.png", good),
+            ("notes.txt", b"hello " * 50),
+        ],
+    )
     liar = lying_zip(tmp_path / "liar.zip")
     work = tmp_path / "work"
     before = tree(tmp_path, exclude=work)
@@ -291,10 +319,21 @@ def test_formats_and_gif_first_frame(tmp_path: Path):
     frames[0].save(tmp_path / "anim.gif", save_all=True, append_images=frames[1:], duration=100)
     save(Image.fromarray(noise(32, 32, 1)), tmp_path / "x.bmp")
     (tmp_path / "heic.png").write_bytes(b"\x00\x00\x00\x18ftypheic" + b"\x00" * 64)
-    ds = ingest([tmp_path / "anim.gif", tmp_path / "x.bmp", tmp_path / "heic.png", tmp_path / "gone.png"], tmp_path / "w")
+    zip_with(tmp_path / "archive.png", [("a.png", png(noise(16, 16, 3)))])  # a zip that pretends
+    ds = ingest(
+        [
+            tmp_path / "anim.gif",
+            tmp_path / "x.bmp",
+            tmp_path / "heic.png",
+            tmp_path / "gone.png",
+            tmp_path / "archive.png",
+        ],
+        tmp_path / "w",
+    )
     assert pixel(ds, "anim.gif", 16, 16) == RED
     reasons = by_name(ds.report.skipped)
     assert reasons["heic.png"].startswith("HEIC")
+    assert reasons["archive.png"].startswith("a zip archive with another name")
     assert reasons["gone.png"] == "file not found"
 
 
@@ -354,3 +393,53 @@ def test_high_bit_depth_and_grey_alpha(tmp_path: Path):
         assert img.min() <= 2 and img.max() >= 10 and len(img.unique()) > 8, name  # scaled, not clipped
     assert ds.images[ds.names.index("float.tif"), 0].max() >= 250  # 0..1 floats span the full range
     assert pixel(ds, "la.png", 16, 4) == (255,) and pixel(ds, "la.png", 16, 28) == (0,)
+
+
+def test_header_tricks(tmp_path: Path):
+    good = png(noise(16, 16, 1))
+    text_bomb = good[:33] + png_chunk(b"zTXt", b"Comment\x00\x00" + zlib.compress(b"\x00" * 3_000_000)) + good[33:]
+    (tmp_path / "textbomb.png").write_bytes(text_bomb)  # a text chunk inflating past Pillow's cap
+    with zipfile.ZipFile(tmp_path / "z64.zip", "w") as zf:  # > 65,535 members: count lies in the zip64 record
+        for i in range(70_000):
+            zf.writestr(str(i), b"")
+    mac = zip_with(tmp_path / "mac.zip", [("a.png", good), ("__MACOSX/._a.png", b"\x00\x05\x16\x07" + b"\x00" * 60)])
+    ds = ingest([tmp_path / "z64.zip", tmp_path / "textbomb.png", mac], tmp_path / "w")
+    reasons = by_name(ds.report.skipped)
+    assert reasons["textbomb.png"].startswith("damaged PNG")
+    assert reasons["z64.zip"] == "too many members (70,000; the limit is 20,000 files)"
+    assert reasons["__MACOSX/._a.png"] == "macOS metadata, not an image"
+    assert ds.names == ["a.png"]
+
+
+def test_file_vanishing_mid_ingest_is_reported(tmp_path: Path):
+    d = tmp_path / "up"
+    d.mkdir()
+    for name in ("a.png", "b.png"):
+        save(Image.fromarray(noise(16, 16, len(name) + ord(name[0]))), d / name)
+    gone = lambda done, total: (d / "b.png").unlink(missing_ok=True)  # noqa: E731
+    ds = ingest([d], tmp_path / "work", progress=gone)
+    assert by_name(ds.report.skipped)["b.png"] == "cannot be read (No such file or directory)"
+    assert ds.names == ["a.png"]
+
+
+def test_zip_reader_counts_real_bytes(tmp_path: Path):
+    from gan.sources import Collector, Refused
+
+    z = zip_with(tmp_path / "z.zip", [("big.bmp", np.random.default_rng(0).bytes(300_000))])
+    collector = Collector(IngestConfig().limits())
+    collector.add_source(z)
+    try:
+        (entry,) = collector.entries
+        with pytest.raises(Refused, match="inflates beyond its limit"):
+            entry.read(100_000)  # stops after ~100 kB inflated, whatever the headers claim
+        assert len(entry.read(300_000)) == 300_000
+    finally:
+        collector.close()
+
+
+def test_work_dir_inside_the_folder_is_not_read(tmp_path: Path):
+    save(Image.fromarray(noise(16, 16, 1)), tmp_path / "a.png")
+    first = ingest([tmp_path], tmp_path / "work")
+    again = ingest([tmp_path], tmp_path / "work")
+    assert (tmp_path / "work" / "ingest-report.json").exists()
+    assert first.report.skipped == again.report.skipped == [] and again.names == ["a.png"]
