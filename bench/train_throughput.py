@@ -1,0 +1,114 @@
+"""Training throughput (images/s): our Trainer against the PyTorch examples DCGAN program, same folder.
+
+Two comparisons, run in one process one after the other, same maths (64 px, batch 64, nz 100,
+ngf = ndf = 64, Adam 2e-4 / (0.5, 0.999), BCE, no DiffAugment):
+- as users run them: the reference reads the folder through ImageFolder + DataLoader(num_workers=2)
+  every epoch; ours ingests the folder once into a uint8 tensor (its one-off seconds are printed apart);
+- compute only: both fed random batches from one in-memory tensor.
+
+    python -m bench.train_throughput [--data FOLDER] [--steps 20] [--threads 2] [--quick]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image
+
+from bench.reference import dcgan_example as ref
+from common.device import describe, pick_device
+from gan.train import TrainConfig, Trainer
+
+EMOJI = Path(__file__).resolve().parents[1] / "runs" / "emoji-faces"  # written by gan.datasets.emoji_faces
+
+
+def synthetic_folder(root: Path, n: int = 256, size: int = 72) -> Path:
+    """A folder of n random-blob PNGs (used when no real image folder is given)."""
+    folder = root / "synthetic"
+    folder.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(0)
+    for i in range(n):
+        small = rng.integers(0, 256, (6, 6, 3), dtype=np.uint8)
+        Image.fromarray(small).resize((size, size), Image.BICUBIC).save(folder / f"{i:04d}.png")
+    return folder
+
+
+def image_folder_root(folder: Path, tmp: Path) -> Path:
+    """ImageFolder wants root/<class>/<images>: a root whose one class links to `folder`."""
+    root = tmp / "imagefolder"
+    root.mkdir(exist_ok=True)
+    (root / "images").symlink_to(folder.resolve(), target_is_directory=True)
+    return root
+
+
+def ours(images: torch.Tensor, steps: int, warmup: int, device: torch.device) -> float:
+    """Our Trainer on a uint8 tensor: images/s over `steps` after `warmup` steps (no samples, no checkpoints)."""
+    config = TrainConfig(image_size=64, nz=100, ngf=64, ndf=64, batch_size=64, steps=warmup + steps + 1,
+                         sample_every=10**6, checkpoint_every=10**6)
+    trainer, started = Trainer(config, device=device), None
+    for rec in trainer.run(images):
+        if rec.step == warmup:
+            started = time.perf_counter()
+        if rec.step == warmup + steps:
+            return steps * config.batch_size / (time.perf_counter() - started)
+    raise RuntimeError("the trainer stopped early")
+
+
+def tensor_batches(images: torch.Tensor, batch_size: int = 64):
+    """Random batches in [-1, 1] from one in-memory uint8 tensor, shaped like a DataLoader's (x, y)."""
+    gen = torch.Generator().manual_seed(0)
+    while True:
+        idx = torch.randint(0, images.shape[0], (batch_size,), generator=gen)
+        yield images[idx].float().mul_(2 / 255).sub_(1), None
+
+
+def run(quick: bool = False, data: Path | None = None, steps: int | None = None) -> list[dict]:
+    """Both comparisons; rows {what, ours, reference, unit, ratio, device}."""
+    from gan.data import IngestConfig, ingest
+
+    steps = steps or (4 if quick else 20)
+    warmup = 1 if quick else 2
+    device = pick_device()
+    with tempfile.TemporaryDirectory() as tmp_name:
+        tmp = Path(tmp_name)
+        folder = data or (EMOJI if EMOJI.is_dir() else synthetic_folder(tmp))
+        t0 = time.perf_counter()
+        images = ingest([folder], tmp / "ingest", IngestConfig(image_size=64, channels=3)).images
+        ingest_s = time.perf_counter() - t0
+        loader = ref.make_dataloader(str(image_folder_root(folder, tmp)), 64, 64, workers=2)
+        ref_users = ref.train(ref.batches_forever(loader), steps, warmup, device=str(device))
+        ours_users = ours(images, steps, warmup, device)
+        ref_compute = ref.train(tensor_batches(images), steps, warmup, device=str(device))
+        ours_compute = ours(images, steps, warmup, device)
+    print(f"data: {folder} ({images.shape[0]} images); our one-off ingest: {ingest_s:.2f} s")
+    dev = describe(device)
+    return [
+        {"what": "DCGAN training, as users run it (64 px, batch 64)", "ours": ours_users, "reference": ref_users,
+         "unit": "images/s", "ratio": ours_users / ref_users, "device": dev},
+        {"what": "DCGAN training, compute only (in-memory batches)", "ours": ours_compute, "reference": ref_compute,
+         "unit": "images/s", "ratio": ours_compute / ref_compute, "device": dev},
+    ]
+
+
+def main() -> None:
+    """Print the two rows as a small table."""
+    parser = argparse.ArgumentParser(prog="python -m bench.train_throughput", description=__doc__.splitlines()[0])
+    parser.add_argument("--data", type=Path, default=None, help="image folder (default: the emoji faces if present)")
+    parser.add_argument("--steps", type=int, default=None, help="timed steps per run (default 20, quick 4)")
+    parser.add_argument("--threads", type=int, default=min(2, os.cpu_count() or 1))
+    parser.add_argument("--quick", action="store_true")
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    for row in run(args.quick, args.data, args.steps):
+        print(f"{row['what']}: ours {row['ours']:.1f} {row['unit']}, reference {row['reference']:.1f} "
+              f"{row['unit']}, ratio {row['ratio']:.2f}x on {row['device']}")
+
+
+if __name__ == "__main__":
+    main()

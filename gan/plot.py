@@ -1,0 +1,48 @@
+"""A dependency-free loss plot (PIL only) for the CLI's run folder: D and G losses against steps."""
+
+from __future__ import annotations
+
+from PIL import Image, ImageDraw
+
+COLOURS = {"loss_d": (220, 60, 50), "loss_g": (40, 110, 200), "d_x": (30, 150, 80), "d_g_z": (200, 140, 20)}
+
+
+def _smooth(values: list[float], window: int) -> list[float]:
+    """Trailing moving average, so that a long noisy run stays readable."""
+    out, total = [], 0.0
+    for i, v in enumerate(values):
+        total += v
+        if i >= window:
+            total -= values[i - window]
+        out.append(total / min(i + 1, window))
+    return out
+
+
+def metrics_plot(history: list[dict], keys: tuple[str, ...] = ("loss_d", "loss_g"), size: tuple[int, int] = (720, 360),
+                 title: str = "losses") -> Image.Image:
+    """Line plot of `keys` from metrics records (dicts with 'step'), smoothed over ~1% of the run."""
+    w, h, m = size[0], size[1], 40
+    img = Image.new("RGB", size, "white")
+    draw = ImageDraw.Draw(img)
+    rows = [r for r in history if all(r.get(k) == r.get(k) for k in keys)]  # drop NaN rows
+    if len(rows) < 2:
+        draw.text((m, h // 2), "not enough steps to plot", fill="black")
+        return img
+    steps = [r["step"] for r in rows]
+    window = max(1, len(rows) // 100)
+    series = {k: _smooth([float(r[k]) for r in rows], window) for k in keys}
+    low, high = min(min(v) for v in series.values()), max(max(v) for v in series.values())
+    high = high if high > low else low + 1.0
+    sx = lambda s: m + (s - steps[0]) / max(steps[-1] - steps[0], 1) * (w - 2 * m)  # noqa: E731
+    sy = lambda v: h - m - (v - low) / (high - low) * (h - 2 * m)  # noqa: E731
+    draw.rectangle([m, m, w - m, h - m], outline=(160, 160, 160))
+    for k, values in series.items():
+        draw.line([(sx(s), sy(v)) for s, v in zip(steps, values)], fill=COLOURS.get(k, "black"), width=2)
+    draw.text((m, 10), f"{title} (moving average over {window} steps)", fill="black")
+    draw.text((m, h - m + 8), f"step {steps[0]}", fill="black")
+    draw.text((w - m - 70, h - m + 8), f"step {steps[-1]}", fill="black")
+    draw.text((4, m), f"{high:.2f}", fill="black")
+    draw.text((4, h - m - 10), f"{low:.2f}", fill="black")
+    for i, k in enumerate(keys):
+        draw.text((w - m - 90, m + 6 + 14 * i), k, fill=COLOURS.get(k, "black"))
+    return img

@@ -1,0 +1,54 @@
+"""Training jobs of the Train tab: first-come queue per device, stop on tab close, sessions kept apart."""
+
+from __future__ import annotations
+
+import time
+
+import torch
+
+from gan.train import TrainConfig, Trainer
+from ui.context import SessionStore
+from ui.train import TrainSession, _on_close
+from ui.train_jobs import JobSlots, TrainJob
+
+
+def _job(slots: JobSlots, steps: int = 100_000) -> TrainJob:
+    config = TrainConfig(image_size=32, nz=8, ngf=4, ndf=4, batch_size=4, steps=steps, sample_every=1000,
+                         checkpoint_every=1000, n_samples=4)
+    images = torch.randint(0, 256, (6, 3, 32, 32), dtype=torch.uint8)
+    return TrainJob(Trainer(config), images, slots)
+
+
+def _wait(predicate, timeout: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.05)
+
+
+def test_one_slot_queues_the_second_job_and_admits_it_after_the_first_stops():
+    slots = JobSlots(1)
+    first, second = _job(slots).start(), _job(slots).start()
+    _wait(lambda: first.view().latest is not None)
+    _wait(lambda: second.view().queue_position == 1)
+    assert second.view().state == "queued" and second.view().latest is None
+    first.stop_and_wait()
+    assert first.view().state == "stopped"
+    _wait(lambda: second.view().latest is not None)
+    second.stop_and_wait()
+    assert second.view().state == "stopped" and second.view().history  # its own curve, not the first's
+
+
+def test_closing_the_session_stops_its_job_after_a_last_checkpoint(tmp_path):
+    store = SessionStore(root=tmp_path)
+    store.on_close(_on_close)
+    job = _job(JobSlots(1))
+    job.trainer.out_dir = store.get("abc").directory / "run"
+    store.get("abc").extras["train"] = TrainSession(job=job.start())
+    _wait(lambda: job.view().latest is not None)
+    checkpoint = job.trainer.out_dir / "checkpoint.safetensors"
+    seen = []
+    store.on_close(lambda _h, _s: seen.append(checkpoint.is_file()))  # runs after _on_close, before deletion
+    store.close("abc")
+    assert job.view().state == "stopped" and not job.thread.is_alive()
+    assert seen == [True]
