@@ -209,9 +209,9 @@ class DistributedTrainer(Trainer):
             torch.nn.SyncBatchNorm.convert_sync_batchnorm(self.G)
             torch.nn.SyncBatchNorm.convert_sync_batchnorm(self.D)
         ids = [self.device.index] if self.device.type == "cuda" else None
-        # broadcast_buffers=False: BN running stats are never used in training (D always trains,
+        # forward_sync_buffers=False: BN running stats are never used in training (D always trains,
         # the EMA generator recalibrates its own), so re-sending them every forward is wasted work.
-        opts = dict(device_ids=ids, broadcast_buffers=False, gradient_as_bucket_view=True)
+        opts = dict(device_ids=ids, forward_sync_buffers=False, gradient_as_bucket_view=True)
         self._G, self._D = DDP(self.G, **opts), DDP(self.D, **opts)
 
     # ---- one step: the plain trainer's, with forwards through the wrappers ---------------------

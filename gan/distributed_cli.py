@@ -87,7 +87,7 @@ def train(args: argparse.Namespace) -> Path | None:
         size, nc = _shape(args, _overrides(args))
         if args.stream:
             shards = find_shards([Path(p) for p in args.data])
-            n_images = count_images(shards)
+            n_images = count_images(shards, IngestConfig(image_size=size, channels=nc))
             trainer = _trainer(args, env, device, n_images)
             c = trainer.config
             loader = make_loader(shards, IngestConfig(image_size=c.image_size, channels=c.nc), trainer.local_batch,

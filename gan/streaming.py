@@ -175,8 +175,11 @@ class ShardStream(IterableDataset):
                 yield pool.pop()
 
 
-def count_images(shards: list[Shard]) -> int:
-    """Image-named members/files over all shards (headers only; for the model card)."""
+def count_images(shards: list[Shard], config: IngestConfig) -> int:
+    """Image-named files and safe tar members over all shards, from headers only (for the model card).
+
+    An upper bound: files that turn out not to decode are only found when they are read.
+    """
     total = 0
     for shard in shards:
         if shard.files:
@@ -184,7 +187,7 @@ def count_images(shards: list[Shard]) -> int:
             continue
         try:
             with tarfile.open(shard.tar, mode="r:*") as tf:
-                total += sum(m.isreg() and m.name.lower().endswith(IMAGE_SUFFIXES) for m in tf)
+                total += sum(m.name.lower().endswith(IMAGE_SUFFIXES) and not tar_problem(m, config) for m in tf)
         except (tarfile.TarError, OSError):
             continue  # reported when the shard is read
     return total
