@@ -112,18 +112,20 @@ def suggest_config(n_images: int, device: torch.device | str = "cpu", image_size
     return TrainConfig(**base)
 
 
-def measure_step_seconds(config: TrainConfig, device: torch.device | str = "cpu", steps: int = 2) -> float:
-    """Seconds per training step at these settings, timed on random data after one warm-up step."""
-    probe = replace(config, steps=steps + 1, sample_every=10**6, checkpoint_every=10**6)
+def measure_step_seconds(config: TrainConfig, device: torch.device | str = "cpu", steps: int = 4) -> float:
+    """Seconds per training step at these settings: the median of `steps` timed steps on random data."""
+    probe = replace(config, steps=steps + 2, sample_every=10**6, checkpoint_every=10**6)
     trainer = Trainer(probe, device=device)
     data = torch.zeros(max(probe.batch_size, 2), probe.nc, probe.image_size, probe.image_size, dtype=torch.uint8)
     data = trainer._prepare(data)
-    trainer.train_step(trainer._batch(data))  # warm-up: allocations, cuDNN autotuning
-    started = time.perf_counter()
+    for _ in range(2):  # warm-up: allocations, oneDNN / cuDNN kernel selection
+        trainer.train_step(trainer._batch(data))
+    times = []
     for _ in range(steps):
-        out = trainer.train_step(trainer._batch(data))
-    float(out["loss_g"])  # wait for the device before reading the clock
-    return (time.perf_counter() - started) / steps
+        started = time.perf_counter()
+        float(trainer.train_step(trainer._batch(data))["loss_g"])  # the sync waits for the device
+        times.append(time.perf_counter() - started)
+    return sorted(times)[len(times) // 2]
 
 
 @dataclass

@@ -62,8 +62,9 @@ def _frames(history: list[dict]) -> tuple[pd.DataFrame, pd.DataFrame]:
     stride = max(1, -(-len(history) // MAX_POINTS))
     rows = history[::stride] + (history[-1:] if history and (len(history) - 1) % stride else [])
     def melt(keys: dict[str, str]) -> pd.DataFrame:
-        return pd.DataFrame([{"step": r["step"], "value": r[k], "series": name} for r in rows
-                             for k, name in keys.items()], columns=["step", "value", "series"])
+        frame = pd.DataFrame([{"step": r["step"], "value": r[k], "series": name} for r in rows
+                              for k, name in keys.items()], columns=["step", "value", "series"])
+        return frame.astype({"step": "int64", "value": "float64"})  # numeric axes even before step 1
     return melt({"loss_d": "loss D", "loss_g": "loss G"}), melt({"d_x": "D(x)", "d_g_z": "D(G(z))"})
 
 
@@ -75,9 +76,10 @@ def _progress_html(view: JobView) -> str:
         return f"<div class='train-progress'>{text}</div>"
     pct = 100 * rec.step / max(rec.total_steps, 1)
     eta = f"{rec.eta_s / 60:.1f} min" if rec.eta_s >= 90 else f"{rec.eta_s:.0f} s"
+    eta = "finished" if view.finished else f"ETA {eta}"
     return (f"<div class='train-progress'><progress value='{rec.step}' max='{rec.total_steps}' style='width:100%'>"
             f"</progress><div>step {rec.step:,} / {rec.total_steps:,} ({pct:.0f}%) &middot; "
-            f"{rec.images_per_s:.0f} images/s &middot; ETA {eta}</div></div>")
+            f"{rec.images_per_s:.0f} images/s &middot; {eta}</div></div>")
 
 
 def _status_md(view: JobView) -> str:
@@ -95,10 +97,16 @@ def _status_md(view: JobView) -> str:
 
 def _outputs(view: JobView, shown_sample: int) -> list:
     """[status, progress, loss plot, D plot, samples, after-training group]."""
-    losses, outputs = _frames(view.history)
-    samples = grid_to_pil(view.samples) if view.samples is not None and view.sample_step != shown_sample \
+    losses, outputs = _frames(view.history) if view.history else (gr.skip(), gr.skip())
+    samples = _enlarged(grid_to_pil(view.samples)) if view.samples is not None and view.sample_step != shown_sample \
         else gr.skip()
     return [_status_md(view), _progress_html(view), losses, outputs, samples, gr.update(visible=view.finished)]
+
+
+def _enlarged(image, target: int = 520):
+    """Small grids (32 px images) are shown at a whole multiple of their size, pixels kept sharp."""
+    factor = max(1, target // image.width)
+    return image.resize((image.width * factor, image.height * factor), 0) if factor > 1 else image  # 0 = NEAREST
 
 
 def _follow(job: TrainJob):
@@ -135,8 +143,8 @@ def build_train_tab(ctx: AppContext, explore: ExploreHandles, tabs: gr.Tabs) -> 
                 "Small sets (a few hundred similar images) train best; DiffAugment helps them most.")
     with gr.Row():
         with gr.Column():
-            folder = gr.File(file_count="directory", label="A folder of images")
-            files = gr.File(file_count="multiple", label="…or image files / a .zip")
+            folder = gr.File(file_count="directory", label="A folder of images", height=140)
+            files = gr.File(file_count="multiple", label="…or image files / a .zip", height=140)
             with gr.Row():
                 size = gr.Radio([32, 64, 128], value=64, label="Image size (px)")
                 colour = gr.Radio(["colour", "grey"], value="colour", label="Channels")
@@ -145,24 +153,27 @@ def build_train_tab(ctx: AppContext, explore: ExploreHandles, tabs: gr.Tabs) -> 
     with gr.Accordion("Settings", open=True):
         estimate = gr.Markdown()
         settings = _settings_widgets()
-    with gr.Row():
-        start = gr.Button("Start", variant="primary")
-        stop = gr.Button("Stop", variant="stop")
-        resume = gr.Button("Resume")
-    status = gr.Markdown(elem_id="train-status")
-    progress = gr.HTML()
-    with gr.Row():
-        loss_plot = gr.LinePlot(x="step", y="value", color="series", title="Losses", height=260, elem_id="loss-plot")
-        d_plot = gr.LinePlot(x="step", y="value", color="series", title="D(x) and D(G(z))", height=260,
-                             y_lim=[0, 1], elem_id="d-plot")
-    samples = gr.Image(label="Samples from fixed noise (EMA generator)", interactive=False, height=380,
-                       elem_id="train-samples")
+    with gr.Column(elem_id="train-live"):
+        with gr.Row():
+            start = gr.Button("Start", variant="primary")
+            stop = gr.Button("Stop", variant="stop")
+            resume = gr.Button("Resume")
+        status = gr.Markdown(elem_id="train-status")
+        progress = gr.HTML()
+        with gr.Row():
+            loss_plot = gr.LinePlot(x="step", y="value", color="series", title="Losses", height=260,
+                                    color_map={"loss D": "#d62728", "loss G": "#1f77b4"}, elem_id="loss-plot")
+            d_plot = gr.LinePlot(x="step", y="value", color="series", title="D(x) and D(G(z))", height=260,
+                                 color_map={"D(x)": "#2ca02c", "D(G(z))": "#ff7f0e"}, y_lim=[0, 1],
+                                 elem_id="d-plot")
+        samples = gr.Image(label="Samples from fixed noise (EMA generator)", interactive=False, height=380,
+                           elem_id="train-samples")
     with gr.Group(visible=False) as after:
         with gr.Row():
             label = gr.Textbox(value="My DCGAN", label="Model name")
             open_btn = gr.Button("Open in Explore")
             zip_btn = gr.Button("Download as .zip")
-        zip_file = gr.File(label="Model (.zip)", interactive=False)
+        zip_file = gr.File(label="Model (.zip)", interactive=False, visible=False, height=80)
         with gr.Row():
             repo = gr.Textbox(label="Hub repo id", placeholder="your-name/my-dcgan")
             token = gr.Textbox(label="Hub token (write)", type="password")
@@ -197,7 +208,7 @@ def build_train_tab(ctx: AppContext, explore: ExploreHandles, tabs: gr.Tabs) -> 
 
     def on_zip(request: gr.Request):
         folder_path = _export(ctx, request)
-        return shutil.make_archive(str(folder_path), "zip", folder_path)
+        return gr.File(value=shutil.make_archive(str(folder_path), "zip", folder_path), visible=True)
 
     def on_push(repo_id, hub_token, request: gr.Request):
         return push_folder(_export(ctx, request), repo_id, hub_token)
