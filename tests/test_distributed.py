@@ -26,7 +26,7 @@ from gan.streaming import Shard, ShardStream, find_shards, make_loader, read_tar
 from gan.train import TrainConfig, Trainer
 
 TINY = dict(image_size=32, nc=3, nz=8, ngf=4, ndf=4, batch_size=8, sample_every=3, checkpoint_every=3,
-            n_samples=4, d_skip_threshold=0.3, diffaugment="color,translation", ema_decay=0.9)
+            n_samples=4, d_skip_threshold=2.0, diffaugment="color,translation", ema_decay=0.9)
 
 
 def _free_port() -> int:
@@ -84,8 +84,10 @@ def test_only_rank_zero_writes(two_rank_run):
     assert not (two_rank_run / "out1").exists()
     names = {p.name for p in (two_rank_run / "out0").iterdir()}
     assert {"checkpoint.safetensors", "metrics.jsonl", "samples"} <= names
-    steps = [json.loads(line)["step"] for line in (two_rank_run / "out0" / "metrics.jsonl").read_text().splitlines()]
-    assert steps == [1, 2, 3, 4, 5, 6]
+    lines = [json.loads(line) for line in (two_rank_run / "out0" / "metrics.jsonl").read_text().splitlines()]
+    assert [m["step"] for m in lines] == [1, 2, 3, 4, 5, 6]
+    # D-skip (threshold 2.0 > any BCE loss here) starts after the first rank-averaged record, on every rank alike
+    assert [m["skipped_d"] for m in lines] == [False] * 3 + [True] * 3
 
 
 def test_two_rank_checkpoint_resumes_on_one(two_rank_run, tmp_path):
