@@ -16,100 +16,32 @@ import json
 import logging
 import threading
 import time
-from dataclasses import asdict, dataclass, fields, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Iterator
 
 import torch
-import torch.nn.functional as F
 
 from gan.card import grid_to_pil, grid_uint8, model_card, write_card
 from gan.checkpoint import TrainState, load_checkpoint, save_checkpoint
 from gan.diffaugment import diff_augment, parse_policy
 from gan.health import NAN_ADVICE, HealthMonitor, diversity
-from gan.model import DCGANConfig, Discriminator, Generator, init_weights
+from gan.losses import d_loss, g_loss
+from gan.model import Discriminator, Generator, init_weights
+from gan.train_config import DEFAULT_POLICY, LIMITS, LOSSES, SMALL_DATASET, TrainConfig, suggest_config
 
 log = logging.getLogger(__name__)
 
-LOSSES = ("bce", "hinge")
-DEFAULT_POLICY = "color,translation,cutout"
-SMALL_DATASET = 1000  # below this many images DiffAugment is on by default (Zhao et al. 2020)
 METRICS_FILE = "metrics.jsonl"
 FLUSH_S = 0.25  # longest time between host syncs, so that a UI stays live
-# (low, high) of every numeric setting: validation and the UI's sliders read these.
-LIMITS = {"nz": (1, 512), "ngf": (4, 256), "ndf": (4, 256), "lr_g": (1e-6, 1e-2), "lr_d": (1e-6, 1e-2),
-          "beta1": (0.0, 0.99), "beta2": (0.0, 0.9999), "batch_size": (1, 512), "steps": (1, 10_000_000),
-          "d_skip_threshold": (0.0, 2.0), "label_smoothing": (0.0, 0.5), "ema_decay": (0.0, 0.9999),
-          "sample_every": (1, 1_000_000), "checkpoint_every": (1, 1_000_000), "n_samples": (1, 256)}
+
+
+__all__ = ["DEFAULT_POLICY", "LIMITS", "LOSSES", "SMALL_DATASET", "TrainConfig", "TrainError", "TrainStep",
+           "Trainer", "d_loss", "g_loss", "measure_step_seconds", "read_metrics", "suggest_config"]
 
 
 class TrainError(ValueError):
     """Training cannot start or continue (wrong data, wrong checkpoint); the message says why."""
-
-
-@dataclass(frozen=True)
-class TrainConfig:
-    """Every training setting with its default (the PyTorch DCGAN example's where it has one)."""
-
-    image_size: int = 64
-    nc: int = 3
-    nz: int = 100
-    ngf: int = 64
-    ndf: int = 64
-    loss: str = "bce"  # "bce" = non-saturating BCE on logits, "hinge" = hinge loss
-    lr_g: float = 2e-4
-    lr_d: float = 2e-4  # separate from lr_g: lowering it is the lesson's first remedy when D wins
-    beta1: float = 0.5
-    beta2: float = 0.999
-    batch_size: int = 64
-    steps: int = 2000
-    d_skip_threshold: float = 0.0  # skip D's step while its loss is below this (0 = never skip)
-    label_smoothing: float = 0.0  # one-sided: real target = 1 - label_smoothing (0.1 -> 0.9)
-    diffaugment: str = ""  # DiffAugment policy, e.g. "color,translation,cutout"; "" = off
-    ema_decay: float = 0.999  # EMA of G's weights, used for samples and export
-    sample_every: int = 100
-    checkpoint_every: int = 500
-    n_samples: int = 64  # fixed-noise samples in each grid
-    seed: int = 0
-
-    def __post_init__(self) -> None:
-        self.model_config  # validates image_size, nc, nz, ngf, ndf
-        if self.loss not in LOSSES:
-            raise ValueError(f"loss must be one of {', '.join(LOSSES)}, got {self.loss!r}.")
-        for name, (low, high) in LIMITS.items():
-            value = getattr(self, name)
-            if not low <= value <= high:
-                raise ValueError(f"{name} must be between {low} and {high}, got {value!r}.")
-        parse_policy(self.diffaugment)
-
-    @property
-    def model_config(self) -> DCGANConfig:
-        """The architecture part, as the model's own config."""
-        return DCGANConfig(image_size=self.image_size, nc=self.nc, nz=self.nz, ngf=self.ngf, ndf=self.ndf)
-
-    def to_dict(self) -> dict:
-        """Plain JSON-able dict."""
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, raw: dict) -> "TrainConfig":
-        """Inverse of to_dict; unknown keys are an error."""
-        unknown = set(raw) - {f.name for f in fields(cls)}
-        if unknown:
-            raise ValueError(f"Unknown training settings: {', '.join(sorted(unknown))}.")
-        return cls(**raw)
-
-
-def suggest_config(n_images: int, device: torch.device | str = "cpu", image_size: int = 64, nc: int = 3,
-                   **overrides) -> TrainConfig:
-    """Defaults that suit the data set size and the device (CPU: smaller nets and batches)."""
-    on_cpu = torch.device(device).type == "cpu"
-    base = dict(image_size=image_size, nc=nc, ngf=32 if on_cpu else 64, ndf=32 if on_cpu else 64,
-                batch_size=32 if on_cpu else 64, steps=1000 if on_cpu else 5000,
-                sample_every=25 if on_cpu else 100, checkpoint_every=250 if on_cpu else 1000,
-                diffaugment=DEFAULT_POLICY if n_images < SMALL_DATASET else "")
-    base.update(overrides)
-    return TrainConfig(**base)
 
 
 def measure_step_seconds(config: TrainConfig, device: torch.device | str = "cpu", steps: int = 4) -> float:
@@ -150,21 +82,6 @@ class TrainStep:
         """The scalar part, as one line of metrics.jsonl."""
         return {"step": self.step, "loss_d": self.loss_d, "loss_g": self.loss_g, "d_x": self.d_x,
                 "d_g_z": self.d_g_z, "skipped_d": self.skipped_d, "images_per_s": round(self.images_per_s, 2)}
-
-
-def d_loss(kind: str, d_real: torch.Tensor, d_fake: torch.Tensor, real_target: float) -> torch.Tensor:
-    """D's loss on logits: BCE (with a possibly smoothed real target) or hinge."""
-    if kind == "hinge":
-        return F.relu(1 - d_real).mean() + F.relu(1 + d_fake).mean()
-    return (F.binary_cross_entropy_with_logits(d_real, torch.full_like(d_real, real_target))
-            + F.binary_cross_entropy_with_logits(d_fake, torch.zeros_like(d_fake)))
-
-
-def g_loss(kind: str, d_fake: torch.Tensor) -> torch.Tensor:
-    """G's loss: non-saturating BCE (-log D(G(z))) or hinge (-D(G(z)))."""
-    if kind == "hinge":
-        return -d_fake.mean()
-    return F.binary_cross_entropy_with_logits(d_fake, torch.ones_like(d_fake))
 
 
 def _configure_backend(device: torch.device) -> None:

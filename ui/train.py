@@ -141,6 +141,13 @@ def build_train_tab(ctx: AppContext, explore: ExploreHandles, tabs: gr.Tabs) -> 
     ctx.sessions.on_close(_on_close)
     gr.Markdown("Train a DCGAN on your own images, watch it learn, then explore or share the result. "
                 "Small sets (a few hundred similar images) train best; DiffAugment helps them most.")
+    w = {**_data_widgets(), **_live_widgets(), **_after_widgets()}
+    _wire_data(ctx, w)
+    _wire_run(ctx, slots, w)
+    _wire_after(ctx, explore, tabs, w)
+
+
+def _data_widgets() -> dict:
     with gr.Row():
         with gr.Column():
             folder = gr.File(file_count="directory", label="A folder of images", height=140)
@@ -153,6 +160,11 @@ def build_train_tab(ctx: AppContext, explore: ExploreHandles, tabs: gr.Tabs) -> 
     with gr.Accordion("Settings", open=True):
         estimate = gr.Markdown()
         settings = _settings_widgets()
+    return dict(folder=folder, files=files, size=size, colour=colour, report=report, preview=preview,
+                estimate=estimate, settings=settings)
+
+
+def _live_widgets() -> dict:
     with gr.Column(elem_id="train-live"):
         with gr.Row():
             start = gr.Button("Start", variant="primary")
@@ -161,6 +173,7 @@ def build_train_tab(ctx: AppContext, explore: ExploreHandles, tabs: gr.Tabs) -> 
         status = gr.Markdown(elem_id="train-status")
         progress = gr.HTML()
         with gr.Row():
+            # fixed colour maps: the series are known before the first point arrives
             loss_plot = gr.LinePlot(x="step", y="value", color="series", title="Losses", height=260,
                                     color_map={"loss D": "#d62728", "loss G": "#1f77b4"}, elem_id="loss-plot")
             d_plot = gr.LinePlot(x="step", y="value", color="series", title="D(x) and D(G(z))", height=260,
@@ -168,6 +181,11 @@ def build_train_tab(ctx: AppContext, explore: ExploreHandles, tabs: gr.Tabs) -> 
                                  elem_id="d-plot")
         samples = gr.Image(label="Samples from fixed noise (EMA generator)", interactive=False, height=380,
                            elem_id="train-samples")
+    return dict(start=start, stop=stop, resume=resume, status=status, progress=progress, loss_plot=loss_plot,
+                d_plot=d_plot, samples=samples)
+
+
+def _after_widgets() -> dict:
     with gr.Group(visible=False) as after:
         with gr.Row():
             label = gr.Textbox(value="My DCGAN", label="Model name")
@@ -179,10 +197,23 @@ def build_train_tab(ctx: AppContext, explore: ExploreHandles, tabs: gr.Tabs) -> 
             token = gr.Textbox(label="Hub token (write)", type="password")
             push_btn = gr.Button("Push to Hub")
         push_status = gr.Markdown()
+    return dict(after=after, label=label, open_btn=open_btn, zip_btn=zip_btn, zip_file=zip_file, repo=repo,
+                token=token, push_btn=push_btn, push_status=push_status)
 
+
+def _wire_data(ctx: AppContext, w: dict) -> None:
     def on_upload(folder_files, more_files, size_value, colour_value, request: gr.Request):
         return _on_upload(ctx, folder_files, more_files, size_value, colour_value, request)
 
+    inputs = [w["folder"], w["files"], w["size"], w["colour"]]
+    outputs = [w["report"], w["preview"], w["estimate"], *w["settings"]]
+    w["folder"].upload(on_upload, inputs, outputs, api_name="upload_folder")
+    w["files"].upload(on_upload, inputs, outputs, api_name="upload")
+    w["size"].change(on_upload, inputs, outputs, api_name="resize")
+    w["colour"].change(on_upload, inputs, outputs, api_name="channels")
+
+
+def _wire_run(ctx: AppContext, slots: JobSlots, w: dict) -> None:
     # Explicit parameters (one per widget in FIELDS order): gradio injects `request` by position.
     def on_start(size_value, colour_value, steps, batch_size, lr_g, lr_d, loss, ngf, ndf, nz, label_smoothing,
                  d_skip_threshold, diffaugment, ema_decay, seed, request: gr.Request):
@@ -199,6 +230,15 @@ def build_train_tab(ctx: AppContext, explore: ExploreHandles, tabs: gr.Tabs) -> 
     def on_stop(request: gr.Request):
         return _on_stop(ctx, request)
 
+    live = [w[k] for k in ("status", "progress", "loss_plot", "d_plot", "samples", "after")]
+    run_in = [w["size"], w["colour"], *w["settings"]]
+    # the pollers only sleep and read: they need no worker slot (JobSlots limits the real work)
+    start_evt = w["start"].click(on_start, run_in, live, api_name="start", concurrency_limit=None)
+    resume_evt = w["resume"].click(on_resume, run_in, live, api_name="resume", concurrency_limit=None)
+    w["stop"].click(on_stop, None, live, api_name="stop", cancels=[start_evt, resume_evt])
+
+
+def _wire_after(ctx: AppContext, explore: ExploreHandles, tabs: gr.Tabs, w: dict) -> None:
     def on_open(name, request: gr.Request):
         folder_path = _export(ctx, request)
         ctx.sessions.add_model(request.session_hash, name, folder_path)
@@ -213,20 +253,9 @@ def build_train_tab(ctx: AppContext, explore: ExploreHandles, tabs: gr.Tabs) -> 
     def on_push(repo_id, hub_token, request: gr.Request):
         return push_folder(_export(ctx, request), repo_id, hub_token)
 
-    upload_in = [folder, files, size, colour]
-    upload_out = [report, preview, estimate, *settings]
-    folder.upload(on_upload, upload_in, upload_out, api_name="upload_folder")
-    files.upload(on_upload, upload_in, upload_out, api_name="upload")
-    size.change(on_upload, upload_in, upload_out, api_name="resize")
-    colour.change(on_upload, upload_in, upload_out, api_name="channels")
-    live = [status, progress, loss_plot, d_plot, samples, after]
-    run_in = [size, colour, *settings]
-    start_evt = start.click(on_start, run_in, live, api_name="start", concurrency_limit=None)
-    resume_evt = resume.click(on_resume, run_in, live, api_name="resume", concurrency_limit=None)
-    stop.click(on_stop, None, live, api_name="stop", cancels=[start_evt, resume_evt])
-    open_btn.click(on_open, [label], [explore.model, tabs], api_name="export")
-    zip_btn.click(on_zip, None, [zip_file], api_name="download")
-    push_btn.click(on_push, [repo, token], [push_status], api_name="push")
+    w["open_btn"].click(on_open, [w["label"]], [explore.model, tabs], api_name="export")
+    w["zip_btn"].click(on_zip, None, [w["zip_file"]], api_name="download")
+    w["push_btn"].click(on_push, [w["repo"], w["token"]], [w["push_status"]], api_name="push")
 
 
 def _settings_widgets() -> list:

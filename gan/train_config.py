@@ -1,0 +1,84 @@
+"""`TrainConfig`: every training setting with its default and its validation, and `suggest_config`."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, fields
+
+import torch
+
+from gan.diffaugment import parse_policy
+from gan.model import DCGANConfig
+
+LOSSES = ("bce", "hinge")
+DEFAULT_POLICY = "color,translation,cutout"
+SMALL_DATASET = 1000  # below this many images DiffAugment is on by default (Zhao et al. 2020)
+# (low, high) of every numeric setting: validation and the UI's sliders read these.
+LIMITS = {"nz": (1, 512), "ngf": (4, 256), "ndf": (4, 256), "lr_g": (1e-6, 1e-2), "lr_d": (1e-6, 1e-2),
+          "beta1": (0.0, 0.99), "beta2": (0.0, 0.9999), "batch_size": (1, 512), "steps": (1, 10_000_000),
+          "d_skip_threshold": (0.0, 2.0), "label_smoothing": (0.0, 0.5), "ema_decay": (0.0, 0.9999),
+          "sample_every": (1, 1_000_000), "checkpoint_every": (1, 1_000_000), "n_samples": (1, 256)}
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Every training setting with its default (the PyTorch DCGAN example's where it has one)."""
+
+    image_size: int = 64
+    nc: int = 3
+    nz: int = 100
+    ngf: int = 64
+    ndf: int = 64
+    loss: str = "bce"  # "bce" = non-saturating BCE on logits, "hinge" = hinge loss
+    lr_g: float = 2e-4
+    lr_d: float = 2e-4  # separate from lr_g: lowering it is the lesson's first remedy when D wins
+    beta1: float = 0.5
+    beta2: float = 0.999
+    batch_size: int = 64
+    steps: int = 2000
+    d_skip_threshold: float = 0.0  # skip D's step while its loss is below this (0 = never skip)
+    label_smoothing: float = 0.0  # one-sided: real target = 1 - label_smoothing (0.1 -> 0.9)
+    diffaugment: str = ""  # DiffAugment policy, e.g. "color,translation,cutout"; "" = off
+    ema_decay: float = 0.999  # EMA of G's weights, used for samples and export
+    sample_every: int = 100
+    checkpoint_every: int = 500
+    n_samples: int = 64  # fixed-noise samples in each grid
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        self.model_config  # validates image_size, nc, nz, ngf, ndf
+        if self.loss not in LOSSES:
+            raise ValueError(f"loss must be one of {', '.join(LOSSES)}, got {self.loss!r}.")
+        for name, (low, high) in LIMITS.items():
+            value = getattr(self, name)
+            if not low <= value <= high:
+                raise ValueError(f"{name} must be between {low} and {high}, got {value!r}.")
+        parse_policy(self.diffaugment)
+
+    @property
+    def model_config(self) -> DCGANConfig:
+        """The architecture part, as the model's own config."""
+        return DCGANConfig(image_size=self.image_size, nc=self.nc, nz=self.nz, ngf=self.ngf, ndf=self.ndf)
+
+    def to_dict(self) -> dict:
+        """Plain JSON-able dict."""
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, raw: dict) -> "TrainConfig":
+        """Inverse of to_dict; unknown keys are an error."""
+        unknown = set(raw) - {f.name for f in fields(cls)}
+        if unknown:
+            raise ValueError(f"Unknown training settings: {', '.join(sorted(unknown))}.")
+        return cls(**raw)
+
+
+def suggest_config(n_images: int, device: torch.device | str = "cpu", image_size: int = 64, nc: int = 3,
+                   **overrides) -> TrainConfig:
+    """Defaults that suit the data set size and the device (CPU: smaller nets and batches)."""
+    on_cpu = torch.device(device).type == "cpu"
+    base = dict(image_size=image_size, nc=nc, ngf=32 if on_cpu else 64, ndf=32 if on_cpu else 64,
+                batch_size=32 if on_cpu else 64, steps=1000 if on_cpu else 5000,
+                sample_every=25 if on_cpu else 100, checkpoint_every=250 if on_cpu else 1000,
+                diffaugment=DEFAULT_POLICY if n_images < SMALL_DATASET else "")
+    base.update(overrides)
+    return TrainConfig(**base)
