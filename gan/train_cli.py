@@ -41,6 +41,9 @@ def build_parser() -> argparse.ArgumentParser:
         kind = str if f.name in ("loss", "diffaugment") else type(f.default)
         parser.add_argument(f"--{name}", dest=f.name, type=kind, default=None,
                             help=f"default: suited to the data set and device ({f.default!r} in TrainConfig)")
+    from gan import distributed_cli  # --stream, --workers, --sync-bn (torchrun / streaming path)
+
+    distributed_cli.add_arguments(parser)
     return parser
 
 
@@ -112,8 +115,11 @@ def main(argv: list[str] | None = None) -> None:
     """Entry point of `python -m gan.train`."""
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     args = build_parser().parse_args(argv)
+    from gan import distributed_cli
+
     try:
-        train(args)
+        # under torchrun (WORLD_SIZE > 1) or with --stream: DistributedDataParallel / streaming path
+        (distributed_cli.train if distributed_cli.wanted(args) else train)(args)
     except ValueError as err:  # config, data and checkpoint errors carry a readable message
         raise SystemExit(f"error: {err}") from err
 
