@@ -35,7 +35,7 @@ def build_demo(ctx: AppContext | None = None) -> gr.Blocks:
                 build_train_tab(ctx, explore=explore, tabs=tabs)
             with gr.Tab("Style", id="style"):
                 build_style_tab(ctx)
-        demo.load(explore.on_start, outputs=explore.start_outputs, api_name="start")
+        demo.load(explore.on_start, outputs=explore.start_outputs, api_name="explore_start")
 
         def on_unload(request: gr.Request) -> None:
             ctx.sessions.close(request.session_hash)

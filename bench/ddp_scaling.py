@@ -51,8 +51,9 @@ def _rank(rank: int, world: int, port: int, device: str, threads: int, steps: in
         trainer = DistributedTrainer(config, device=dev, env=env)
         images = torch.randint(0, 256, (N_IMAGES, 3, 64, 64), dtype=torch.uint8, generator=torch.Generator().manual_seed(0))
         data = trainer._prepare(images)  # this rank's shard sampler, as run() does
-        for step in range(warmup + steps):
-            if step == warmup:
+        out = trainer.train_step(trainer._batch(data))  # first step is always a warm-up
+        for step in range(1, max(warmup, 1) + steps):
+            if step == max(warmup, 1):
                 float(out["loss_g"])  # wait for the device before reading the clock
                 started = time.perf_counter()
             out = trainer.train_step(trainer._batch(data))

@@ -70,7 +70,7 @@ def _mb(n: int) -> str:
     return f"{n / 1e6:,.1f} MB" if n < 1e9 else f"{n / 1e9:,.2f} GB"
 
 
-def _read_file(path: Path, follow: bool) -> Callable[[int], bytes]:
+def read_file(path: Path, follow: bool) -> Callable[[int], bytes]:
     """A reader for a regular file that refuses to return more than `limit` bytes."""
     # O_NOFOLLOW: a walked file swapped for a symlink after its check is still refused
     # POSIX flags; on Windows they are absent and the lstat check alone guards
@@ -220,7 +220,7 @@ def _member_size_problem(info: zipfile.ZipInfo, limits: Limits) -> Refusal | Non
     return None
 
 
-def _walk(root: Path, skip: Path | None = None) -> Iterator[tuple[Path, str]]:
+def walk(root: Path, skip: Path | None = None) -> Iterator[tuple[Path, str]]:
     """Every non-directory under `root`, sorted, without following symlinks; names are relative.
 
     `skip` (ingest's own work_dir) is left out, so a second ingest does not read the first's output.
@@ -233,7 +233,7 @@ def _walk(root: Path, skip: Path | None = None) -> Iterator[tuple[Path, str]]:
         dirnames[:] = [d for d in dirnames if not (here / d).is_symlink()]
 
 
-def _checked_size(path: Path, limits: Limits) -> int:
+def checked_size(path: Path, limits: Limits) -> int:
     """The size of a regular file that may be read; raises `Refused` (symlink, special, too big)."""
     st = path.lstat()  # one stat per file: on slow disks it costs as much as decoding a small PNG
     if stat.S_ISLNK(st.st_mode):
@@ -260,7 +260,7 @@ class Collector:
         if not source.exists():
             self.refused.append(Refusal(source.name, "file not found", "missing"))
         elif source.is_dir():
-            for path, rel in _walk(source, self.skip):
+            for path, rel in walk(source, self.skip):
                 self._add_file(path, rel)
         else:
             self._add_file(source, source.name, top_level=True)
@@ -276,7 +276,7 @@ class Collector:
 
     def _add_checked(self, path: Path, name: str, top_level: bool) -> None:
         """A `.zip` opens as an archive (checked by content), anything else is an image candidate."""
-        size = _checked_size(path.resolve() if top_level else path, self.limits)
+        size = checked_size(path.resolve() if top_level else path, self.limits)
         if self._files_left() <= 0:
             self._note_full(name)
         elif path.suffix.lower() == ".zip":
@@ -286,7 +286,7 @@ class Collector:
             if zf is not None:
                 self._zips.append(zf)
         else:
-            self.entries.append(Entry(name, size, _read_file(path, follow=top_level)))
+            self.entries.append(Entry(name, size, read_file(path, follow=top_level)))
 
     def _files_left(self) -> int:
         return self.limits.max_files - len(self.entries)

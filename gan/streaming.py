@@ -24,7 +24,7 @@ import torch
 from torch.utils.data import DataLoader, IterableDataset, get_worker_info
 
 from gan.data import IngestConfig, decode
-from gan.sources import Refused, _file_problem, _read_file, _walk
+from gan.sources import Refused, checked_size, read_file, walk
 
 log = logging.getLogger(__name__)
 
@@ -56,7 +56,7 @@ def find_shards(sources: list[Path], files_per_shard: int = FILES_PER_SHARD) -> 
         if source.is_file():
             (tars if tarfile.is_tarfile(source) else files).append((source, source.name))
         elif source.is_dir():
-            for path, rel in _walk(source):
+            for path, rel in walk(source):
                 is_tar = path.suffix.lower() == ".tar" and not path.is_symlink()
                 (tars if is_tar else files).append((path, rel))
         else:
@@ -105,12 +105,9 @@ def read_files(files: tuple[tuple[Path, str], ...], config: IngestConfig) -> Ite
     """(name, uint8 array | Refused) for each file of a folder shard (links and special files refused)."""
     limits = config.limits()
     for path, name in files:
-        problem = _file_problem(path, name, limits)
-        if problem:
-            yield name, Refused(problem.reason, problem.kind)
-            continue
         try:
-            yield name, _decode(_read_file(path)(limits.max_upload_bytes), config)
+            checked_size(path, limits)  # refuses symlinks, special files and oversized files
+            yield name, _decode(read_file(path, follow=False)(limits.max_upload_bytes), config)
         except Refused as refused:
             yield name, refused
 

@@ -24,7 +24,7 @@ import torch
 from gan.latent import DirectionConfig, Directions, cached_directions
 from gan.model import Generator, ModelLoadError, load_generator
 from weights.fetch import ensure
-from weights.manifest import SOURCES
+from weights.manifest import BUNDLED, SOURCES
 
 log = logging.getLogger(__name__)
 
@@ -56,8 +56,8 @@ class LoadedModel:
 
 
 def pretrained_ids() -> list[str]:
-    """Ids of the manifest's generators (sources whose config has a latent size)."""
-    return [model_id for model_id, source in SOURCES.items() if "nz" in source.config]
+    """Ids of the manifest's generators (sources whose config has a latent size), then bundled ones."""
+    return [model_id for model_id, source in SOURCES.items() if "nz" in source.config] + list(BUNDLED)
 
 
 def resolve(model_id: str, session_models: dict[str, Path] | None = None) -> Path:

@@ -85,3 +85,20 @@ def artifacts_dir():
     path = Path(__file__).parent / "artifacts"
     path.mkdir(exist_ok=True)
     return path
+
+
+def save_readme_screenshot(png: bytes, name: str, colors: int = 160, width: int | None = None) -> None:
+    """Refresh docs/<name> (a small palette PNG for the README) only when ATELIER_UPDATE_SCREENSHOTS=1,
+    so that an ordinary test run leaves the checkout clean (`make screenshots` sets it)."""
+    if os.environ.get("ATELIER_UPDATE_SCREENSHOTS") != "1":
+        return
+    import io
+    from pathlib import Path
+
+    from PIL import Image
+
+    image = Image.open(io.BytesIO(png)).convert("RGB")
+    if width and image.width > width:
+        image = image.resize((width, round(image.height * width / image.width)), Image.Resampling.LANCZOS)
+    target = Path(__file__).resolve().parent.parent / "docs" / name
+    image.quantize(colors=colors, method=Image.Quantize.MEDIANCUT).save(target, optimize=True)

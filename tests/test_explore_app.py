@@ -10,6 +10,8 @@ import zipfile
 from pathlib import Path
 
 import pytest
+
+from tests.conftest import save_readme_screenshot
 from PIL import Image
 
 from gan import latent as L
@@ -17,7 +19,6 @@ from gan import zoo
 from gan.model import DCGANConfig, Generator
 
 NEUTRAL = ["dcgan-faces-64", 7, 1.0, "nearest", "256", 0]
-DOCS = Path(__file__).resolve().parent.parent / "docs"
 
 
 def generate(client, directions=(0.0,) * 8, raw=(0.0,) * 8, base=NEUTRAL):
@@ -39,7 +40,7 @@ def test_generate_matches_the_engine_byte_for_byte(client):
 @pytest.mark.integration
 @pytest.mark.weights
 def test_every_explore_endpoint(client, tmp_path):
-    start = client.predict(api_name="/start")
+    start = client.predict(api_name="/explore_start")
     assert Path(start[-2]).is_file() and json.loads(start[-1])["seed"] == 0
     seed = client.predict(api_name="/dice")
     assert 0 <= seed <= 99_999
@@ -116,10 +117,7 @@ def test_direction_slider_changes_the_picture(page, artifacts_dir):
     page.wait_for_timeout(500)
     page.screenshot(path=str(artifacts_dir / "explore.png"), full_page=True)
     shot = page.screenshot(clip={"x": 0, "y": 0, "width": 1280, "height": 900})
-    small = Image.open(io.BytesIO(shot)).convert("RGB").resize((960, 675), Image.Resampling.LANCZOS)
-    DOCS.mkdir(exist_ok=True)
-    small.quantize(colors=192, method=Image.Quantize.MEDIANCUT).save(DOCS / "screenshot-explore.png", optimize=True)
-    assert (DOCS / "screenshot-explore.png").stat().st_size < 300_000
+    save_readme_screenshot(shot, "screenshot-explore.png", colors=192, width=960)
     page.get_by_role("button", name="Show 16 seeds from the current one").click()
     page.locator("#explore-grid img").nth(15).wait_for(timeout=30_000)
     page.locator("#explore-grid img").nth(3).click()  # grid seeds are current seed (0) + 0..15

@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-import io
 import random
 from pathlib import Path
 
 import pytest
+
+from tests.conftest import save_readme_screenshot
 from PIL import Image, ImageDraw
 
 pytestmark = [pytest.mark.browser, pytest.mark.integration, pytest.mark.slow]
-DOCS_SHOT = Path(__file__).parents[1] / "docs" / "screenshot-train.png"
 
 
 def smileys(folder: Path, n: int = 24) -> Path:
@@ -61,5 +61,4 @@ def test_upload_start_watch_and_stop(page, tmp_path, artifacts_dir):
 
 def _save_docs_shot(page) -> None:
     """The README's picture: buttons, status, progress, both plots and the grid, as a palette PNG (< 300 KB)."""
-    shot = page.locator("#train-live").screenshot()
-    Image.open(io.BytesIO(shot)).convert("RGB").quantize(colors=128).save(DOCS_SHOT, optimize=True)
+    save_readme_screenshot(page.locator("#train-live").screenshot(), "screenshot-train.png", colors=128)

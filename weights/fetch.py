@@ -18,7 +18,7 @@ import zipfile
 from pathlib import Path
 
 from weights import convert
-from weights.manifest import SOURCES, WeightSource
+from weights.manifest import BUNDLED, SOURCES, WeightSource
 
 log = logging.getLogger(__name__)
 
@@ -37,8 +37,8 @@ def weights_root() -> Path:
 
 
 def model_dir(model_id: str) -> Path:
-    """The folder of one model (config.json + model.safetensors)."""
-    return weights_root() / model_id
+    """The folder of one model (config.json + model.safetensors); bundled ones live in the checkout."""
+    return (PACKAGE_DIR if model_id in BUNDLED else weights_root()) / model_id
 
 
 def sha256_file(path: Path) -> str:
@@ -53,6 +53,9 @@ def sha256_file(path: Path) -> str:
 def status(model_id: str) -> str:
     """'ready', 'missing' or 'corrupt' (model.safetensors differs from what conversion wrote)."""
     folder = model_dir(model_id)
+    if model_id in BUNDLED:  # committed with the code: present or missing, nothing to verify against
+        ok = (folder / "config.json").is_file() and (folder / "model.safetensors").is_file()
+        return "ready" if ok else "missing"
     stamp = folder / STAMP
     if not (folder / "config.json").is_file() or not (folder / "model.safetensors").is_file() or not stamp.is_file():
         return "missing"
@@ -125,6 +128,9 @@ def fetch(model_id: str, force: bool = False) -> str:
 
 def ensure(model_id: str) -> Path:
     """Return the model folder, fetching it if needed; raise WeightsUnavailable with the fix."""
+    if model_id in BUNDLED and status(model_id) != "ready":
+        raise WeightsUnavailable(f"{model_id}: the bundled model is missing from weights/{model_id}/; "
+                                 "restore it with `git checkout -- weights/`.")
     if status(model_id) != "ready":
         try:
             log.info(fetch(model_id))

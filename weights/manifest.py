@@ -48,3 +48,21 @@ DCGAN_FACES = WeightSource(
 )
 
 SOURCES: dict[str, WeightSource] = {s.model_id: s for s in (DCGAN_FACES,)}
+
+
+@dataclass(frozen=True)
+class BundledModel:
+    """A small model trained by this project and committed under weights/<model_id>/ (no fetch)."""
+
+    model_id: str
+    licence: str
+    description: str
+
+
+BUNDLED: dict[str, BundledModel] = {
+    "dcgan-emoji-64": BundledModel(
+        model_id="dcgan-emoji-64",
+        licence="Apache-2.0 (trained on Google's Noto Emoji, Apache-2.0; credit Google)",
+        description="DCGAN generator, 64x64 yellow emoji faces (nz=100, ngf=32), trained here on CPU.",
+    ),
+}
