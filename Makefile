@@ -5,7 +5,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: run test install install-test weights bench clean
+.PHONY: run test install install-test weights bench clean screenshots
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -37,3 +37,7 @@ bench: weights
 
 clean:
 	rm -rf $(VENV) .pytest_cache tests/artifacts
+
+# Refresh the README's screenshots (docs/screenshot-*.png) from the browser tests.
+screenshots: install-test weights
+	ATELIER_UPDATE_SCREENSHOTS=1 $(PY) -m pytest -m browser
