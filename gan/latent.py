@@ -273,6 +273,7 @@ def recipe_latent(recipe: Recipe, nz: int, directions: Directions | None,
 
 
 @torch.inference_mode()
+@torch.inference_mode()  # sampling never needs autograd: no graph, no saved activations
 def generate(G: nn.Module, z: torch.Tensor) -> torch.Tensor:
     """Images in [0, 1], shape (N, nc, S, S), on the CPU."""
     return (G(z).float().cpu() + 1.0) * 0.5
