@@ -34,8 +34,8 @@ class StyleConfig:
     """Every knob of a style-transfer run, with defaults; validated on construction."""
 
     content_weight: float = 1.0
-    style_weight: float = 10.0  # losses are normalised (style/losses.py), hence not 1e6
-    tv_weight: float = 1.0
+    style_weight: float = 2.0  # losses are normalised (style/losses.py), hence not 1e6
+    tv_weight: float = 0.1
     iterations: int = 120  # in all, over every scale
     size: int = 256  # longest side of the result, px
     min_size: int = 128  # first scale of the coarse-to-fine schedule

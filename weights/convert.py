@@ -61,11 +61,11 @@ def read_keras_vgg16(src_file: Path) -> dict[str, tuple]:
     return found
 
 
-def vgg16_state_from_keras(found: dict[str, tuple]) -> dict[str, torch.Tensor]:
+def vgg16_state_from_keras(found: dict[str, tuple], channels: tuple[int, ...] = VGG16_CHANNELS) -> dict[str, torch.Tensor]:
     """Keras kernels (HWIO) -> torch OIHW under torchvision's `features.N.weight/bias` keys."""
     state: dict[str, torch.Tensor] = {}
     cin = 3
-    for index, name, cout in zip(VGG16_CONV_INDEX, VGG16_CONV_NAMES, VGG16_CHANNELS):
+    for index, name, cout in zip(VGG16_CONV_INDEX, VGG16_CONV_NAMES, channels):
         keras_name = "block{}_conv{}".format(*name[4:].split("_"))
         if keras_name not in found:
             raise ConversionError(f"no vars group named {keras_name!r} in the HED weights file.")
@@ -117,6 +117,7 @@ def convert_vgg16_hed(src_file: Path, out_dir: Path, source: WeightSource) -> No
     config = dict(source.config)
     config["layers"] = list(VGG16_CONV_NAMES)
     config["checksum_image"] = "weights.convert.checksum_image() (1x3x40x52 RGB in 0..1)"
+    config["checksum_of"] = "per layer [sum, sum of squares] of the post-ReLU activations"
     config["activation_checksum"] = activation_checksum(state, config["mean"])
     save_file(state, str(out_dir / "model.safetensors"), metadata={"format": "pt"})
     write_config(out_dir, config)
