@@ -42,6 +42,9 @@ class StyleWidgets:
     """The tab's input widgets, in the order the handler takes them."""
 
     inputs: list[gr.components.Component]
+    run: gr.Button
+    stop: gr.Button
+    estimate: gr.Markdown
 
 
 def exponent_slider(label: str, value: float, info: str, low: float = -3, high: float = 3) -> gr.Slider:
@@ -169,16 +172,19 @@ def finish_outputs(ctx: AppContext, request, content: Image.Image, step, history
     return step.result, (before, step.result), loss_frame(history), status, str(path)
 
 
-def build_style_inputs() -> StyleWidgets:
+def build_style_inputs(device_type: str) -> StyleWidgets:
     """Content, style slots and option widgets (defaults from StyleConfig)."""
     content = gr.Image(type="pil", label="Content (your photo)", height=260)
     slots: list = []
-    with gr.Accordion("Styles (blend up to three)", open=True):
+    with gr.Row(equal_height=False):
         for i in range(STYLE_SLOTS):
-            with gr.Row():
-                slots.append(gr.Image(type="pil", label=f"Style {i + 1}", height=140, scale=2))
-                slots.append(gr.Slider(0, 1, value=1.0 if i == 0 else 0.5, step=0.05, scale=1,
-                                       label=f"Blend weight {i + 1}", info="Share of this style in the mix."))
+            with gr.Column(min_width=150):
+                slots.append(gr.Image(type="pil", label=f"Style {i + 1}", height=150))
+                slots.append(gr.Slider(0, 1, value=1.0 if i == 0 else 0.5, step=0.05, label=f"Blend weight {i + 1}",
+                                       info="Share of this style in the mix."))
+    with gr.Row():
+        run, stop = gr.Button("Stylize", variant="primary"), gr.Button("Stop", variant="stop")
+    estimate = gr.Markdown(on_estimate(DEFAULTS.iterations, DEFAULTS.size, device_type))
     with gr.Accordion("Options", open=True):
         options = [
             exponent_slider("Content weight 10^x", DEFAULTS.content_weight,
@@ -202,7 +208,7 @@ def build_style_inputs() -> StyleWidgets:
             gr.Dropdown(UI_BACKBONES, value=DEFAULTS.backbone, label="Backbone",
                         info="auto = torchvision VGG19 if already cached, else the offline VGG16 (HED)."),
         ]
-    return StyleWidgets(inputs=[content, *slots, *options])
+    return StyleWidgets(inputs=[content, *slots, *options], run=run, stop=stop, estimate=estimate)
 
 
 def build_style_tab(ctx: AppContext) -> None:
@@ -212,13 +218,9 @@ def build_style_tab(ctx: AppContext) -> None:
     on_stylize, on_stop = make_handlers(ctx)
     with gr.Row():
         with gr.Column(scale=1):
-            widgets = build_style_inputs()
-            estimate = gr.Markdown(on_estimate(DEFAULTS.iterations, DEFAULTS.size, ctx.device.type))
-            with gr.Row():
-                run = gr.Button("Stylize", variant="primary")
-                stop = gr.Button("Stop", variant="stop")
+            widgets = build_style_inputs(ctx.device.type)
         with gr.Column(scale=1):
-            preview = gr.Image(type="pil", label="Live preview", height=320, interactive=False)
+            preview = gr.Image(type="pil", label="Live preview", height=320, interactive=False, elem_id="style-preview")
             status = gr.Markdown("Pick a photo and a painting, then press Stylize.")
             plot = gr.LinePlot(x="iteration", y="loss", color="term", title="Losses (weighted)", height=220)
             before_after = gr.ImageSlider(type="pil", label="Before / after", interactive=False)
@@ -226,11 +228,12 @@ def build_style_tab(ctx: AppContext) -> None:
     build_examples(widgets, preview, before_after)
     iterations, size = widgets.inputs[1 + 2 * STYLE_SLOTS + 3], widgets.inputs[1 + 2 * STYLE_SLOTS + 4]
     device_box = gr.State(ctx.device.type)
-    for widget in (iterations, size):
-        widget.change(on_estimate, [iterations, size, device_box], estimate, api_name=False, show_progress="hidden")
-    run.click(on_stylize, widgets.inputs, [preview, before_after, plot, status, download],
-              api_name="stylize", concurrency_limit=1)
-    stop.click(on_stop, None, status, api_name="stop_stylize", concurrency_limit=None)
+    gr.on([iterations.change, size.change], on_estimate, [iterations, size, device_box], widgets.estimate,
+          api_name="style_estimate", show_progress="hidden")
+    widgets.run.click(on_stylize, widgets.inputs, [preview, before_after, plot, status, download],
+                      api_name="stylize", concurrency_limit=1).then(
+        on_estimate, [iterations, size, device_box], widgets.estimate, api_name="style_estimate_after_run")
+    widgets.stop.click(on_stop, None, status, api_name="stop_stylize", concurrency_limit=None)
     ctx.sessions.on_close(lambda _key, state: state.extras.get("style_stop", threading.Event()).set())
 
 
@@ -241,8 +244,10 @@ def build_examples(widgets: StyleWidgets, preview: gr.Image, before_after: gr.Im
     pairs = [("astronaut", "hokusai_great_wave"), ("chelsea", "van_gogh_village_street_auvers"),
              ("coffee", "kandinsky_composition_viii"), ("astronaut", "renoir_moulin_de_la_galette")]
     gr.Examples([[str(photos / f"{c}.jpg"), str(paintings / f"{s}.jpg")] for c, s in pairs],
-                inputs=[content, style1], label="Examples (photos: scikit-image; paintings: public domain)")
+                inputs=[content, style1], label="Examples (photos: scikit-image; paintings: public domain)",
+                api_name="style_example", elem_id="style-examples")
     if EXAMPLE_RESULT.is_file():
         gr.Examples([[str(photos / "astronaut.jpg"), str(paintings / "hokusai_great_wave.jpg"), str(EXAMPLE_RESULT)]],
                     inputs=[content, style1, preview],
-                    label="A real result, computed beforehand (384 px, vgg16-hed, CPU): click to see it")
+                    label="A real result, computed beforehand (384 px, vgg16-hed, CPU): click to see it",
+                    api_name="style_example_result")
