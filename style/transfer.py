@@ -40,7 +40,7 @@ class StyleConfig:
     size: int = 256  # longest side of the result, px
     min_size: int = 128  # first scale of the coarse-to-fine schedule
     multiscale: bool = True
-    top_share: float = 0.5  # the top scale gets this share of a lower scale's iterations
+    top_share: float = 0.5  # the top scale gets this multiple of a lower scale's iterations
     optimiser: str = "lbfgs"
     adam_lr: float = 0.02
     init: str = "content"
@@ -62,7 +62,7 @@ class StyleConfig:
             (1 <= self.iterations <= 10_000, "Iterations must be between 1 and 10000."),
             (32 <= self.size <= 4096, "Output size must be between 32 and 4096 px."),
             (32 <= self.min_size, "The smallest scale must be at least 32 px."),
-            (0 < self.top_share <= 1, "top_share must be in (0, 1]."),
+            (0 < self.top_share <= 100, "top_share must be in (0, 100]."),
             (self.optimiser in OPTIMISERS, f"Optimiser must be one of {OPTIMISERS}."),
             (self.adam_lr > 0, "Adam's step size must be positive."),
             (self.init in INITS, f"Init must be one of {INITS}."),
@@ -111,6 +111,7 @@ class StyleStep:
     backbone: str
     preview: Image.Image | None = None
     result: Image.Image | None = None
+    image: torch.Tensor | None = None  # the current image (1, 3, H, W), no copy: valid until the next step
     stopped: bool = False
 
     @property
@@ -262,7 +263,7 @@ def stylize(content: Image.Image, styles: Sequence[Image.Image], weights: Sequen
             iteration += 1
             elapsed, eta = clock.tick(index, step)
             last = iteration == total or (stop_event is not None and stop_event.is_set())
-            record = StyleStep(iteration, total, size, parts, elapsed, eta, backbone_id)
+            record = StyleStep(iteration, total, size, parts, elapsed, eta, backbone_id, image=as_rgb(image.detach()))
             if last:
                 record.result, record.stopped = finish(image, content, config, device), iteration < total
                 yield record

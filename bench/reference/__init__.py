@@ -1,0 +1,1 @@
+"""Faithful re-creations of the reference programs that bench/ compares against."""
