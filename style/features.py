@@ -156,16 +156,42 @@ def load_torchvision_state(model: VGGFeatures, state: dict[str, torch.Tensor]) -
             conv.bias.copy_(bias)
 
 
+def download_vgg19(path: Path, timeout: float = 30.0) -> None:
+    """Fetch torchvision's VGG19 file into the hub cache (time-limited; checks the name's sha256 prefix)."""
+    import hashlib
+    import urllib.error
+    import urllib.request
+
+    from torchvision.models import VGG19_Weights
+
+    url = VGG19_Weights.IMAGENET1K_V1.url
+    partial = path.with_suffix(".partial")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    digest = hashlib.sha256()
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as response, open(partial, "wb") as out:
+            for block in iter(lambda: response.read(1 << 20), b""):
+                digest.update(block)
+                out.write(block)
+    except (urllib.error.URLError, OSError) as err:
+        partial.unlink(missing_ok=True)
+        raise BackboneUnavailable(f"vgg19-imagenet: could not download {url} ({err}). "
+                                  "Use vgg16-hed (offline) or connect to the internet.") from err
+    expected = path.stem.rsplit("-", 1)[-1]  # torchvision names files <arch>-<sha256 prefix>.pth
+    if not digest.hexdigest().startswith(expected):
+        partial.unlink(missing_ok=True)
+        raise BackboneUnavailable(f"vgg19-imagenet: downloaded file does not match sha256 prefix {expected}.")
+    partial.replace(path)
+
+
 def build_vgg19_imagenet(pooling: str, allow_download: bool) -> VGGFeatures:
     """torchvision VGG19 ImageNet weights, from the hub cache (or downloaded if allowed)."""
     path = vgg19_cache_file()
     if path.is_file():
         state = torch.load(path, map_location="cpu", weights_only=True)
     elif allow_download:
-        from torchvision.models import VGG19_Weights
-
-        state = torch.hub.load_state_dict_from_url(VGG19_Weights.IMAGENET1K_V1.url, map_location="cpu",
-                                                   progress=False, weights_only=True)
+        download_vgg19(path)
+        state = torch.load(path, map_location="cpu", weights_only=True)
     else:
         raise BackboneUnavailable(f"vgg19-imagenet: {path} is not in the torch hub cache. Pick it explicitly "
                                   "while online to download it, or use vgg16-hed (offline).")

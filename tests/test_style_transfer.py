@@ -134,3 +134,12 @@ def test_w2_style_loss_runs():
 def test_config_validation(bad):
     with pytest.raises(ValueError):
         StyleConfig(**bad)
+
+
+def test_auto_falls_back_without_network_when_vgg19_not_cached(monkeypatch, tmp_path):
+    from style.features import BackboneUnavailable, build_vgg19_imagenet
+
+    monkeypatch.setattr(torch.hub, "get_dir", lambda: str(tmp_path))
+    assert resolve_backbone("auto") == "vgg16-hed"
+    with pytest.raises(BackboneUnavailable, match="not in the torch hub cache"):
+        build_vgg19_imagenet("avg", allow_download=False)
