@@ -11,12 +11,17 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import torch
+import torch.nn.functional as F
 
 EPS = 1e-8
 
 
 def gram(features: torch.Tensor) -> torch.Tensor:
     """Gram matrix of (B, C, H, W) activations -> (B, C, C), divided by H*W (fp32)."""
+    b, c = features.shape[:2]
+    if b == 1:  # the usual case: a 2-D mm on a view (indexing f[0] would cost a zero-fill in backward)
+        f = features.float().reshape(c, -1)
+        return (torch.mm(f, f.t()) / f.shape[-1]).unsqueeze(0)
     f = features.float().flatten(2)  # (B, C, HW)
     return f @ f.transpose(1, 2) / f.shape[-1]
 
@@ -24,7 +29,7 @@ def gram(features: torch.Tensor) -> torch.Tensor:
 def normalised_mse(x: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     """mean((x - target)^2) / mean(target^2): 1.0 means 'as far as zero is from the target'."""
     x, target = x.float(), target.float()
-    return (x - target).pow(2).mean() / (target.pow(2).mean() + EPS)
+    return F.mse_loss(x, target) / (target.detach().pow(2).mean() + EPS)  # fused MSE: one kernel
 
 
 def content_loss(features: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
