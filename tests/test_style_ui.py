@@ -6,11 +6,12 @@ import time
 from pathlib import Path
 
 import pytest
+
+from tests.conftest import save_readme_screenshot
 from PIL import Image
 
 ASSETS = Path(__file__).resolve().parents[1] / "assets"
 CONTENT, STYLE = ASSETS / "content" / "astronaut.jpg", ASSETS / "styles" / "hokusai_great_wave.jpg"
-DOCS = Path(__file__).resolve().parents[1] / "docs"
 
 
 def stylize_args(handle_file, iterations=10, size=64):
@@ -61,8 +62,6 @@ def test_browser_run_updates_preview(page, artifacts_dir):
         seen.append(final)
     assert len(seen) >= 2, f"preview never changed: {seen}"
     page.screenshot(path=str(artifacts_dir / "style.png"), full_page=True)
-    shot = DOCS / "screenshot-style.png"
     page.evaluate("window.scrollTo(0, 0)")
-    page.screenshot(path=str(shot), full_page=True, clip={"x": 0, "y": 0, "width": 1280, "height": 1150})
-    Image.open(shot).convert("RGB").quantize(colors=128).save(shot, optimize=True)
-    assert shot.stat().st_size < 300_000
+    shot = page.screenshot(full_page=True, clip={"x": 0, "y": 0, "width": 1280, "height": 1150})
+    save_readme_screenshot(shot, "screenshot-style.png", colors=128)

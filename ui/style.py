@@ -61,10 +61,10 @@ def seconds_per_mpx(device_type: str) -> float:
 
 def on_estimate(iterations: float, size: float, ctx_device: str) -> str:
     """An honest time estimate for the chosen iterations and size on this machine."""
-    try:
+    try:  # NaN / inf can only come through the API (sliders clamp): refuse them like any bad value
         config = StyleConfig(iterations=int(iterations), size=int(size))
-    except ValueError as err:
-        return f"*{err}*"
+    except (ValueError, OverflowError, TypeError) as err:
+        raise gr.Error(f"Cannot estimate: {err}") from err
     seconds = estimate_seconds(config, seconds_per_mpx(ctx_device))
     scales = " → ".join(str(s) for s in config.scales())
     return (f"≈ **{seconds:.0f} s** on {ctx_device.upper()} for {int(iterations)} iterations over scales "
