@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+from contextlib import contextmanager
+from typing import Iterator
 
 import torch
 
@@ -27,3 +29,23 @@ def describe(device: torch.device) -> str:
     if device.type == "mps":
         return "Apple MPS"
     return f"CPU ({torch.get_num_threads()} threads)"
+
+
+@contextmanager
+def intra_op_threads(n: int | None) -> Iterator[None]:
+    """Run the block with n intra-op CPU threads in this thread only, then restore.
+
+    torch's OpenMP thread count is a per-thread setting, so a light request (one 64 px image)
+    can use one core while a training job in another thread keeps its own count: a second
+    thread costs more in synchronisation than it gains on a batch of one, and on a busy
+    2-core machine it made Explore's p50 several times slower. None leaves things as they are.
+    """
+    if not n:
+        yield
+        return
+    before = torch.get_num_threads()
+    torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)

@@ -46,6 +46,7 @@ class ExploreLimits:
     frames_default: int = 24
     frames_max: int = 120
     fps_default: int = 12
+    cpu_threads: int = 1  # intra-op threads for one slider render on CPU (see common.device.intra_op_threads)
 
     def __post_init__(self) -> None:
         if self.n_direction_sliders < 1 or self.raw_per_page < 1 or self.grid_size < 1:

@@ -18,6 +18,7 @@ from typing import Any, Callable
 
 import gradio as gr
 
+from common.device import intra_op_threads
 from gan import latent as L
 from gan import zoo
 from gan.model import ModelLoadError
@@ -141,7 +142,9 @@ class _Explore:
         """Recipe -> path of its PNG."""
         loaded = self.model(recipe.model, request)
         try:
-            return self.save_file(L.recipe_png(loaded.G, recipe, loaded.directions), f"seed-{recipe.seed}.png")
+            with intra_op_threads(LIMITS.cpu_threads if self.ctx.device.type == "cpu" else None):
+                png = L.recipe_png(loaded.G, recipe, loaded.directions)
+            return self.save_file(png, f"seed-{recipe.seed}.png")
         except ValueError as err:
             raise gr.Error(str(err)) from err
 
