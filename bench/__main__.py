@@ -36,6 +36,15 @@ def to_markdown(rows: list[dict]) -> str:
     return "\n".join(lines)
 
 
+def normalise_ratio(row: dict) -> dict:
+    """Recompute `ratio` from ours / reference by the unit, so every row reads the same way."""
+    ours, ref, unit = row.get("ours"), row.get("reference"), str(row.get("unit", ""))
+    if isinstance(ours, (int, float)) and isinstance(ref, (int, float)) and ours > 0 and ref > 0:
+        higher_is_better = "/s" in unit  # images/s; times (s, ms, s/iter) are better lower
+        row["ratio"] = round(ours / ref if higher_is_better else ref / ours, 3)
+    return row
+
+
 def run_all(names: list[str], quick: bool) -> list[dict]:
     """Run the named benchmarks; a failing one becomes a row that says why, the rest go on."""
     rows: list[dict] = []
@@ -43,7 +52,7 @@ def run_all(names: list[str], quick: bool) -> list[dict]:
         started = time.perf_counter()
         try:
             module = importlib.import_module(f"bench.{name}")
-            rows += module.run(quick=quick)
+            rows += [normalise_ratio(row) for row in module.run(quick=quick)]
         except Exception as err:  # a broken benchmark must not hide the others' numbers
             logging.exception("benchmark %s failed", name)
             rows.append({"what": name, "note": f"FAILED: {type(err).__name__}: {err}"})

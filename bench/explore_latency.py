@@ -49,7 +49,7 @@ def row(what: str, ours: list[float], ref: list[float], q: float, device: str) -
     """One bench row at percentile q."""
     o, r = percentile(ours, q), percentile(ref, q)
     return {"what": what, "ours": round(o, 2), "reference": round(r, 2), "unit": "ms",
-            "ratio": round(o / r, 2), "device": device}
+            "ratio": round(r / o, 2), "device": device}  # the suite's convention: above 1, ours is faster
 
 
 def engine_rows(n: int, threads: int) -> list[dict]:
