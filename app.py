@@ -36,6 +36,7 @@ def build_demo(ctx: AppContext | None = None) -> gr.Blocks:
             with gr.Tab("Style", id="style"):
                 build_style_tab(ctx)
         demo.load(explore.on_start, outputs=explore.start_outputs, api_name="explore_start")
+        train.browser_state.render()
         demo.load(train.on_load, train.load_inputs, train.load_outputs, api_name="train_restore")
 
         def on_unload(request: gr.Request) -> None:

@@ -146,6 +146,7 @@ class TrainHandles:
     on_load: Callable
     load_inputs: list
     load_outputs: list
+    browser_state: gr.BrowserState  # to render outside the tabs
 
 
 def build_train_tab(ctx: AppContext, explore: ExploreHandles, tabs: gr.Tabs) -> TrainHandles:
@@ -158,14 +159,16 @@ def build_train_tab(ctx: AppContext, explore: ExploreHandles, tabs: gr.Tabs) -> 
     _wire_data(ctx, w)
     _wire_run(ctx, slots, w)
     _wire_after(ctx, explore, tabs, w)
-    token = gr.BrowserState("", storage_key=resume.STORAGE_KEY, secret=resume.browser_secret(ctx))
+    # render=False: app.py renders it outside the tabs, where it mounts at page load (a tab's content
+    # mounts only when the tab is first shown, too late for the load event to read the stored token)
+    token = gr.BrowserState("", storage_key=resume.STORAGE_KEY, secret=resume.browser_secret(ctx), render=False)
 
     def on_load(stored, request: gr.Request):
         session = ctx.sessions.get(request.session_hash)
         offer = resume.adopt(ctx, session, stored)
         return resume.token(session), gr.update(visible=offer)
 
-    return TrainHandles(on_load, [token], [token, w["resume_last"]])
+    return TrainHandles(on_load, [token], [token, w["resume_last"]], token)
 
 
 def _data_widgets() -> dict:
