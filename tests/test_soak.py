@@ -275,6 +275,8 @@ def test_soak(soak_app, images):
     assert not tally.failures, tally.failures[:10]
     assert tally.counts.get("generate", 0) >= EXPLORERS and tally.counts.get("stylize", 0) >= 1
     assert folders and not any(f.exists() for f in folders), "session folders left behind"
+    kept = [p for p in ctx.sessions.kept_dir.glob("*") if p.is_dir()] if ctx.sessions.kept_dir.exists() else []
+    assert not kept, "API sessions' training runs left behind (no browser holds their resume token)"
     assert after < baseline + LEAK_BOUND_MB, f"RSS {baseline:.0f} MB -> {after:.0f} MB after the load"
 
 
