@@ -32,10 +32,12 @@ def build_demo(ctx: AppContext | None = None) -> gr.Blocks:
             with gr.Tab("Explore", id="explore"):
                 explore = build_explore_tab(ctx)
             with gr.Tab("Train", id="train"):
-                build_train_tab(ctx, explore=explore, tabs=tabs)
+                train = build_train_tab(ctx, explore=explore, tabs=tabs)
             with gr.Tab("Style", id="style"):
                 build_style_tab(ctx)
         demo.load(explore.on_start, outputs=explore.start_outputs, api_name="explore_start")
+        train.browser_state.render()
+        demo.load(train.on_load, train.load_inputs, train.load_outputs, api_name="train_restore")
 
         def on_unload(request: gr.Request) -> None:
             ctx.sessions.close(request.session_hash)

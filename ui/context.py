@@ -26,7 +26,8 @@ log = logging.getLogger(__name__)
 
 
 def default_runtime_dir() -> Path:
-    """Where per-session files go: $ATELIER_RUNTIME_DIR, else a fresh temp folder."""
+    """Where per-session files go: $ATELIER_RUNTIME_DIR, else a fixed folder under the temp dir
+    (stable across restarts, so that a kept training run can be resumed; /tmp on Spaces)."""
     env = os.environ.get("ATELIER_RUNTIME_DIR")
     return Path(env) if env else Path(tempfile.gettempdir()) / "gan-atelier"
 
@@ -52,6 +53,16 @@ class SessionStore:
         self._on_close: list[Callable[[str, SessionState], None]] = []
         self._last_sweep = time.monotonic()
 
+    @property
+    def kept_dir(self) -> Path:
+        """Folders that outlive their session (a training run to resume), removed after ttl_s."""
+        return self.root / "kept"
+
+    def live(self) -> list[SessionState]:
+        """The open sessions' states (a snapshot)."""
+        with self._lock:
+            return list(self._sessions.values())
+
     def get(self, session_hash: str | None) -> SessionState:
         """The session's state, created on first use (an unguessable folder under root)."""
         key = session_hash or "anonymous"
@@ -76,6 +87,16 @@ class SessionStore:
         for key in stale:
             log.info("closing idle session %s", key[:6])
             self.close(key)
+        self._sweep_kept()
+
+    def _sweep_kept(self) -> None:
+        """Remove kept folders untouched for longer than ttl_s (a run's checkpoint writes touch it)."""
+        if not self.kept_dir.is_dir():
+            return
+        for folder in self.kept_dir.iterdir():
+            if folder.is_dir() and time.time() - folder.stat().st_mtime > self.ttl_s:
+                log.info("removing expired kept folder %s", folder.name[:6])
+                shutil.rmtree(folder, ignore_errors=True)
 
     def add_model(self, session_hash: str | None, label: str, folder: Path) -> None:
         """Make a model folder visible in this session's pickers (Explore)."""

@@ -19,10 +19,12 @@ from typing import Any, Callable
 import gradio as gr
 
 from common.device import intra_op_threads
+from common.zerogpu import gpu
 from gan import latent as L
 from gan import zoo
 from gan.model import ModelLoadError
 from ui.context import AppContext
+from ui.handlers import with_request
 from weights.fetch import WeightsUnavailable
 
 LIMITS = L.ExploreLimits()
@@ -359,10 +361,14 @@ def _wire(ex: _Explore, w: _Widgets) -> None:
     ex.n_controls = len(w.all_controls())
     fast = dict(show_progress="hidden", trigger_mode="always_last", concurrency_limit=2)
     gen_out = [w.image, w.recipe, w.raw_edits]
+    n_recipe = len(w.recipe_inputs())
+    on_generate = with_request(ex.on_generate, n_recipe)
+    on_grid = with_request(gpu(duration=30)(ex.on_grid), n_recipe)  # ZeroGPU on Spaces; unchanged elsewhere
+    on_interpolate = with_request(gpu(duration=60)(ex.on_interpolate), n_recipe + 6)
     gr.on([s.input for s in (w.truncation, *w.directions, *w.raw)] + [w.seed.input, w.upscale.input, w.size.input],
-          ex.on_generate, inputs=w.recipe_inputs(), outputs=gen_out, api_name="generate", **fast)
+          on_generate, inputs=w.recipe_inputs(), outputs=gen_out, api_name="generate", **fast)
     w.dice.click(ex.on_dice, outputs=w.seed, api_name="dice", show_progress="hidden").then(
-        ex.on_generate, inputs=w.recipe_inputs(), outputs=gen_out, api_name="generate_after_dice", **fast)
+        on_generate, inputs=w.recipe_inputs(), outputs=gen_out, api_name="generate_after_dice", **fast)
     w.raw_page.input(ex.on_raw_page, inputs=[w.raw_page, w.raw_edits, w.model], outputs=w.raw,
                      api_name="raw_page", show_progress="hidden")
     settle = [w.model, w.seed, w.upscale, w.size]
@@ -375,12 +381,12 @@ def _wire(ex: _Explore, w: _Widgets) -> None:
                          api_name="load_recipe_file")
     w.hub_button.click(ex.on_load_hub, inputs=w.hub_repo, outputs=w.model, api_name="load_hub")
     w.upload.upload(ex.on_upload_model, inputs=w.upload, outputs=w.model, api_name="upload_model")
-    w.grid_button.click(ex.on_grid, inputs=w.recipe_inputs(), outputs=[w.grid, w.grid_seeds], api_name="grid")
+    w.grid_button.click(on_grid, inputs=w.recipe_inputs(), outputs=[w.grid, w.grid_seeds], api_name="grid")
     w.grid.select(ex.on_pick, inputs=w.grid_seeds, outputs=w.seed, api_name="pick_from_grid",
-                  show_progress="hidden").then(ex.on_generate, inputs=w.recipe_inputs(), outputs=gen_out,
+                  show_progress="hidden").then(on_generate, inputs=w.recipe_inputs(), outputs=gen_out,
                                                api_name="generate_after_pick", **fast)
     interp_in = [w.end_seed, w.start_seed, w.frames, w.method, w.keep, w.fps, *w.recipe_inputs()]
-    w.interp_button.click(ex.on_interpolate, inputs=interp_in, outputs=[w.animation, w.strip, w.interp_files],
+    w.interp_button.click(on_interpolate, inputs=interp_in, outputs=[w.animation, w.strip, w.interp_files],
                           api_name="interpolate")
 
 

@@ -16,9 +16,11 @@ from pathlib import Path
 
 import gradio as gr
 import pandas as pd
+import torch
 from PIL import Image
 
 from common.device import describe
+from common.zerogpu import gpu
 from style.features import BACKBONES, BackboneUnavailable
 from style.transfer import INITS, OPTIMISERS, StyleConfig, estimate_seconds, stylize
 from ui.context import AppContext
@@ -114,6 +116,15 @@ def remember_cost(device_type: str, step, config: StyleConfig, aspect: float) ->
         MEASURED_COST[device_type] = step.elapsed / work
 
 
+def out_of_memory_message(device: torch.device, size: int) -> str:
+    """Free the allocator's cache; the message offers a retry at half the size."""
+    if device.type == "cuda":
+        torch.cuda.empty_cache()
+    smaller = max(32, size // 2)
+    return (f"The {device.type} device ran out of memory at {size} px. Retry at {smaller} px (Output size), "
+            "or with fewer style images.")
+
+
 def make_handlers(ctx: AppContext):
     """The tab's event handlers, closed over the app context."""
     device_type = ctx.device.type
@@ -152,13 +163,15 @@ def make_handlers(ctx: AppContext):
                        status_line(step), gr.skip())
         except BackboneUnavailable as err:
             raise gr.Error(str(err)) from err
+        except torch.OutOfMemoryError as err:
+            raise gr.Error(out_of_memory_message(ctx.device, config.size)) from err
 
     def on_stop(request: gr.Request) -> str:
         """Ask the running transfer to stop after its current iteration."""
         stop_event(request).set()
         return "Stopping after this iteration…"
 
-    return on_stylize, on_stop
+    return gpu(duration=180)(on_stylize), on_stop  # ZeroGPU on Spaces; unchanged elsewhere
 
 
 def finish_outputs(ctx: AppContext, request, content: Image.Image, step, history):

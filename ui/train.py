@@ -12,14 +12,17 @@ import shutil
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
 import gradio as gr
 import pandas as pd
 
 from common.device import describe
+from common.zerogpu import gpu
 from gan.card import grid_to_pil
 from gan.data import ImageDataset, IngestConfig, IngestError, ingest
 from gan.train import LIMITS, TrainConfig, Trainer, measure_step_seconds, suggest_config
+from ui import train_resume as resume
 from ui.context import AppContext, SessionState
 from ui.explore import ExploreHandles
 from ui.train_hub import push_folder
@@ -85,7 +88,7 @@ def _progress_html(view: JobView) -> str:
 def _status_md(view: JobView) -> str:
     rec = view.latest
     head = {"queued": "Queued", "running": "Training", "done": "Done", "stopped": "Stopped",
-            "nan": "Stopped: the losses blew up", "error": "Failed"}[view.state]
+            "nan": "Stopped: the losses blew up", "error": "Failed", "oom": "Out of memory"}[view.state]
     lines = [f"**{head}**"]
     if rec is not None and rec.loss_d == rec.loss_d:
         lines.append(f"loss D {rec.loss_d:.3f} · loss G {rec.loss_g:.3f} · D(x) {rec.d_x:.2f} · D(G(z)) {rec.d_g_z:.2f}")
@@ -96,11 +99,12 @@ def _status_md(view: JobView) -> str:
 
 
 def _outputs(view: JobView, shown_sample: int) -> list:
-    """[status, progress, loss plot, D plot, samples, after-training group]."""
+    """[status, progress, loss plot, D plot, samples, after-training group, retry-at-half-batch button]."""
     losses, outputs = _frames(view.history) if view.history else (gr.skip(), gr.skip())
     samples = _enlarged(grid_to_pil(view.samples)) if view.samples is not None and view.sample_step != shown_sample \
         else gr.skip()
-    return [_status_md(view), _progress_html(view), losses, outputs, samples, gr.update(visible=view.finished)]
+    return [_status_md(view), _progress_html(view), losses, outputs, samples, gr.update(visible=view.finished),
+            gr.update(visible=view.state == "oom")]
 
 
 def _enlarged(image, target: int = 520):
@@ -135,16 +139,36 @@ def _config(size: int, colour: str, values: tuple) -> TrainConfig:
         raise gr.Error(str(err)) from err
 
 
-def build_train_tab(ctx: AppContext, explore: ExploreHandles, tabs: gr.Tabs) -> None:
+@dataclass
+class TrainHandles:
+    """What app.py wires to the page's load event: offer 'Resume your last run'."""
+
+    on_load: Callable
+    load_inputs: list
+    load_outputs: list
+    browser_state: gr.BrowserState  # to render outside the tabs
+
+
+def build_train_tab(ctx: AppContext, explore: ExploreHandles, tabs: gr.Tabs) -> TrainHandles:
     """Build the Train tab and wire its events (each with an api_name)."""
     slots = JobSlots(1 if ctx.device.type == "cpu" else 2)
-    ctx.sessions.on_close(_on_close)
+    ctx.sessions.on_close(lambda session_hash, state: _on_close(ctx, state))
     gr.Markdown("Train a DCGAN on your own images, watch it learn, then explore or share the result. "
                 "Small sets (a few hundred similar images) train best; DiffAugment helps them most.")
     w = {**_data_widgets(), **_live_widgets(), **_after_widgets()}
     _wire_data(ctx, w)
     _wire_run(ctx, slots, w)
     _wire_after(ctx, explore, tabs, w)
+    # render=False: app.py renders it outside the tabs, where it mounts at page load (a tab's content
+    # mounts only when the tab is first shown, too late for the load event to read the stored token)
+    token = gr.BrowserState("", storage_key=resume.STORAGE_KEY, secret=resume.browser_secret(ctx), render=False)
+
+    def on_load(stored, request: gr.Request):
+        session = ctx.sessions.get(request.session_hash)
+        offer = resume.adopt(ctx, session, stored)
+        return resume.token(session), gr.update(visible=offer)
+
+    return TrainHandles(on_load, [token], [token, w["resume_last"]], token)
 
 
 def _data_widgets() -> dict:
@@ -169,7 +193,9 @@ def _live_widgets() -> dict:
         with gr.Row():
             start = gr.Button("Start", variant="primary")
             stop = gr.Button("Stop", variant="stop")
-            resume = gr.Button("Resume")
+            resume_btn = gr.Button("Resume")
+            resume_last = gr.Button("Resume your last run", visible=False, variant="primary")
+            retry = gr.Button("Retry at half the batch size", visible=False)
         status = gr.Markdown(elem_id="train-status")
         progress = gr.HTML()
         with gr.Row():
@@ -181,7 +207,7 @@ def _live_widgets() -> dict:
                                  elem_id="d-plot")
         samples = gr.Image(label="Samples from fixed noise (EMA generator)", interactive=False, height=380,
                            elem_id="train-samples")
-    return dict(start=start, stop=stop, resume=resume, status=status, progress=progress, loss_plot=loss_plot,
+    return dict(start=start, stop=stop, resume=resume_btn, resume_last=resume_last, retry=retry, status=status, progress=progress, loss_plot=loss_plot,
                 d_plot=d_plot, samples=samples)
 
 
@@ -230,12 +256,26 @@ def _wire_run(ctx: AppContext, slots: JobSlots, w: dict) -> None:
     def on_stop(request: gr.Request):
         return _on_stop(ctx, request)
 
-    live = [w[k] for k in ("status", "progress", "loss_plot", "d_plot", "samples", "after")]
+    def on_resume_last(request: gr.Request):
+        yield from _on_resume_last(ctx, slots, request)
+
+    # ZeroGPU on Spaces (unchanged elsewhere): the job's thread does the GPU work while these generators
+    # follow it, so the GPU stays attached for the whole run (up to the duration).
+    on_start, on_resume, on_resume_last = (gpu(duration=600)(fn) for fn in (on_start, on_resume, on_resume_last))
+
+    def on_half_batch(batch_size):
+        return max(8, int(batch_size) // 16 * 8)  # half, on the slider's step of 8
+
+    live = [w[k] for k in ("status", "progress", "loss_plot", "d_plot", "samples", "after", "retry")]
     run_in = [w["size"], w["colour"], *w["settings"]]
     # the pollers only sleep and read: they need no worker slot (JobSlots limits the real work)
     start_evt = w["start"].click(on_start, run_in, live, api_name="start", concurrency_limit=None)
     resume_evt = w["resume"].click(on_resume, run_in, live, api_name="resume", concurrency_limit=None)
-    w["stop"].click(on_stop, None, live, api_name="stop", cancels=[start_evt, resume_evt])
+    last_evt = w["resume_last"].click(on_resume_last, None, live, api_name="resume_last", concurrency_limit=None)
+    batch = w["settings"][FIELDS.index("batch_size")]
+    retry_evt = w["retry"].click(on_half_batch, batch, batch, api_name="halve_batch").then(
+        on_start, run_in, live, api_name="retry_start", concurrency_limit=None)
+    w["stop"].click(on_stop, None, live, api_name="stop", cancels=[start_evt, resume_evt, last_evt, retry_evt])
 
 
 def _wire_after(ctx: AppContext, explore: ExploreHandles, tabs: gr.Tabs, w: dict) -> None:
@@ -309,8 +349,9 @@ def _on_start(ctx: AppContext, slots: JobSlots, size, colour, values: tuple, req
     if train.job and not train.job.finished:
         raise gr.Error("This session is already training; stop it first (one job per session).")
     config = _config(size, colour, values)
-    run_dir = session.directory / "run"
+    run_dir = resume.run_dir(ctx, session)
     shutil.rmtree(run_dir, ignore_errors=True)  # a new run: the old checkpoint and metrics go
+    resume.save_images(run_dir, _images(train, config))
     train.job = TrainJob(Trainer(config, ctx.device, out_dir=run_dir), _images(train, config), slots).start()
     yield from _follow(train.job)
 
@@ -323,7 +364,21 @@ def _on_resume(ctx: AppContext, slots: JobSlots, size, colour, values: tuple, re
     done = train.job.trainer.step
     if steps <= done:
         raise gr.Error(f"The run already did {done} steps: raise Steps above {done} to continue.")
-    trainer = Trainer.resume(session.directory / "run", ctx.device, steps=steps)
+    trainer = Trainer.resume(resume.run_dir(ctx, session), ctx.device, steps=steps)
+    train.job = TrainJob(trainer, _images(train, trainer.config), slots).start()
+    yield from _follow(train.job)
+
+
+def _on_resume_last(ctx: AppContext, slots: JobSlots, request: gr.Request):
+    """Continue the run this browser left (a closed tab or a server restart) from its last checkpoint."""
+    session, train = _state(ctx, request)
+    folder = resume.run_dir(ctx, session)
+    if not resume.resumable(folder):
+        raise gr.Error("There is no earlier run to resume in this browser (kept runs expire after a few hours).")
+    if train.job and not train.job.finished:
+        raise gr.Error("This session is already training; stop it first (one job per session).")
+    train.dataset = resume.kept_dataset(folder)
+    trainer = Trainer.resume(folder, ctx.device)
     train.job = TrainJob(trainer, _images(train, trainer.config), slots).start()
     yield from _follow(train.job)
 
@@ -355,9 +410,10 @@ def _export(ctx: AppContext, request: gr.Request) -> Path:
     return train.exported
 
 
-def _on_close(session_hash: str, state: SessionState) -> None:
-    """The tab closed: stop its job and let the engine write its last checkpoint."""
+def _on_close(ctx: AppContext, state: SessionState) -> None:
+    """The tab closed: stop its job and let the engine write its last checkpoint (kept for resuming)."""
     train = state.extras.get("train")
     if isinstance(train, TrainSession) and train.job is not None:
         train.job.stop_and_wait()
+    resume.forget_unshared(ctx, state)
 

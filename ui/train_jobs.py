@@ -17,7 +17,7 @@ import torch
 from gan.train import Trainer, TrainStep
 
 log = logging.getLogger(__name__)
-FINISHED = ("done", "stopped", "nan", "error")
+FINISHED = ("done", "stopped", "nan", "error", "oom")
 
 
 class JobSlots:
@@ -60,7 +60,7 @@ class JobSlots:
 class JobView:
     """A consistent snapshot of a job for one page update."""
 
-    state: str  # queued, running, done, stopped, nan, error
+    state: str  # queued, running, done, stopped, nan, error, oom
     latest: TrainStep | None
     samples: torch.Tensor | None
     sample_step: int
@@ -103,6 +103,8 @@ class TrainJob:
         try:
             self.state = "running"
             self._follow()
+        except torch.OutOfMemoryError:
+            self._out_of_memory()
         except Exception as err:  # a thread has no caller: hand the error to the page, and log it
             log.exception("training job failed")
             self.error, self.state = f"{type(err).__name__}: {err}", "error"
@@ -119,6 +121,21 @@ class TrainJob:
                     self.warnings.append(rec.warning)
                 if rec.finished:
                     self.state = rec.finished
+
+    def _out_of_memory(self) -> None:
+        """Free the allocator's cache and say what to try (the last checkpoint stays on disk)."""
+        log.warning("training ran out of memory")
+        self.trainer.opt_d.zero_grad(set_to_none=True)
+        self.trainer.opt_g.zero_grad(set_to_none=True)
+        if self.trainer.device.type == "cuda":
+            torch.cuda.empty_cache()
+        c = self.trainer.config
+        half = max(8, c.batch_size // 2)
+        self.error = (f"The {self.trainer.device.type} device ran out of memory at batch size {c.batch_size} and "
+                      f"{c.image_size} px. Retry at half the batch size ({half})"
+                      + (" or" if half < c.batch_size else ", it is already the smallest, so")
+                      + " pick a smaller image size or narrower networks (ngf, ndf).")
+        self.state = "oom"
 
     def view(self) -> JobView:
         """Snapshot for the page (the history is copied: the thread keeps appending)."""

@@ -131,10 +131,15 @@ def ensure(model_id: str) -> Path:
     if model_id in BUNDLED and status(model_id) != "ready":
         raise WeightsUnavailable(f"{model_id}: the bundled model is missing from weights/{model_id}/; "
                                  "restore it with `git checkout -- weights/`.")
-    if status(model_id) != "ready":
+    state = status(model_id)
+    if state != "ready":
+        what = (f"{model_dir(model_id) / 'model.safetensors'} is corrupt (its sha256 differs from the "
+                "converted file's)" if state == "corrupt" else "weights missing")
         try:
             log.info(fetch(model_id))
+        except WeightsUnavailable as err:
+            raise WeightsUnavailable(f"{model_id}: {what}, and re-fetching failed: {err}") from err
         except (OSError, zipfile.BadZipFile, convert.ConversionError) as err:
-            raise WeightsUnavailable(f"{model_id}: weights missing and could not be fetched ({err}). "
+            raise WeightsUnavailable(f"{model_id}: {what} and could not be fetched ({err}). "
                                      f"Run `{FETCH_COMMAND}` with internet access.") from err
     return model_dir(model_id)
