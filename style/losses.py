@@ -95,7 +95,7 @@ def moment_target(mean: torch.Tensor, second: torch.Tensor, eps: float = 1e-4) -
 
 def w2_style_loss(features: torch.Tensor, target: MomentTarget, eps: float = 1e-4) -> torch.Tensor:
     """Wasserstein-2 distance between Gaussian fits of activations and target, normalised."""
-    mean, second = moments(features)
+    mean, second = moments(features.float())  # fp32: matrix square roots need the precision
     cov = second - mean[..., :, None] * mean[..., None, :]
     cov = cov + eps * torch.eye(cov.shape[-1], dtype=cov.dtype, device=cov.device)
     mean_term = (mean - target.mean).pow(2).mean()
