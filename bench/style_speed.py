@@ -24,6 +24,7 @@ import torch
 from PIL import Image
 
 from bench.reference import neural_style_tutorial as ref
+from common.device import pick_device
 from style.colour import pil_to_tensor
 from style.features import FeatureExtractor, load_backbone
 from style.losses import gram
@@ -44,11 +45,12 @@ def load_pair(size: int) -> tuple[Image.Image, Image.Image]:
     return content, style
 
 
-def equivalent_config(content: Image.Image, style: Image.Image, steps: int, lower_iters: int) -> StyleConfig:
+def equivalent_config(content: Image.Image, style: Image.Image, steps: int, lower_iters: int,
+                      device: torch.device) -> StyleConfig:
     """Our config whose objective equals the tutorial's at full resolution (max pooling, no TV)."""
-    extract = FeatureExtractor(load_backbone("vgg16-hed", "cpu", "max"), (CONTENT_LAYER, *STYLE_LAYERS))
+    extract = FeatureExtractor(load_backbone("vgg16-hed", device, "max"), (CONTENT_LAYER, *STYLE_LAYERS))
     with torch.no_grad():
-        c_feats, s_feats = extract(pil_to_tensor(content)), extract(pil_to_tensor(style))
+        c_feats, s_feats = extract(pil_to_tensor(content).to(device)), extract(pil_to_tensor(style).to(device))
     # tutorial: mse(G/(C*H*W)) = our normalised Gram loss * mean((gram/C)^2); content: * mean(target^2)
     layer_w = {n: float((gram(s_feats[n]) / s_feats[n].shape[1]).pow(2).mean()) for n in STYLE_LAYERS}
     n_lower = len(StyleConfig(size=content.width, min_size=128).scales()) - 1
@@ -61,19 +63,20 @@ def equivalent_config(content: Image.Image, style: Image.Image, steps: int, lowe
 
 
 def run_reference(content_t, style_t, steps: int) -> dict:
-    """The tutorial's run_style_transfer, timed."""
+    """The tutorial's run_style_transfer, timed (on the tensors' device)."""
     cnn, norm = ref.load_vgg16_hed_features(ensure("vgg16-hed"))
+    cnn = cnn.to(content_t.device)
     start = time.perf_counter()
     image, calls, loss = ref.run_style_transfer(cnn, norm, content_t, style_t, content_t.clone(), num_steps=steps)
     seconds = time.perf_counter() - start
     return {"seconds": seconds, "calls": calls, "loss": loss, "per_iter": seconds / calls, "image": image}
 
 
-def run_ours(content, style, config: StyleConfig, loss_fn, target: float) -> dict:
+def run_ours(content, style, config: StyleConfig, loss_fn, target: float, device: torch.device) -> dict:
     """Our engine; time spent inside it only (the reference-loss checks are not counted)."""
     top = config.scales()[-1]
     busy, reached, top_time, top_iters, best = 0.0, None, 0.0, 0, float("inf")
-    steps = stylize(content, [style], None, config, "cpu")
+    steps = stylize(content, [style], None, config, device)
     while True:
         t0 = time.perf_counter()
         step = next(steps, None)
@@ -90,39 +93,40 @@ def run_ours(content, style, config: StyleConfig, loss_fn, target: float) -> dic
     return {"seconds": busy, "reached": reached, "per_iter": top_time / max(1, top_iters), "best": best}
 
 
-def per_iteration_interleaved(size: int, calls: int = 20, rounds: int = 2) -> tuple[float, float]:
+def per_iteration_interleaved(size: int, device: torch.device, calls: int = 20, rounds: int = 2) -> tuple[float, float]:
     """Seconds per full-res iteration, (reference, ours): short runs alternated, best of `rounds`.
 
     Alternating makes the ratio robust to the shared machine's load changing during the bench.
     Both timings include building the targets once (2 forward passes), as each program does.
     """
     content, style = load_pair(size)
-    content_t, style_t = pil_to_tensor(content), pil_to_tensor(style)
+    content_t, style_t = pil_to_tensor(content).to(device), pil_to_tensor(style).to(device)
     cnn, norm = ref.load_vgg16_hed_features(ensure("vgg16-hed"))
-    config = replace(equivalent_config(content, style, calls, 1), multiscale=False, iterations=calls)
+    cnn = cnn.to(device)
+    config = replace(equivalent_config(content, style, calls, 1, device), multiscale=False, iterations=calls)
     best_ref, best_ours = float("inf"), float("inf")
     for _ in range(rounds):
         start = time.perf_counter()
         _, n, _ = ref.run_style_transfer(cnn, norm, content_t, style_t, content_t.clone(), num_steps=calls - 1)
         best_ref = min(best_ref, (time.perf_counter() - start) / n)
         start = time.perf_counter()
-        for _step in stylize(content, [style], None, config, "cpu"):
+        for _step in stylize(content, [style], None, config, device):
             pass
         best_ours = min(best_ours, (time.perf_counter() - start) / calls)
     return best_ref, best_ours
 
 
-def measure(size: int, steps: int, lower_iters: int) -> list[dict]:
-    """Reference then ours at one size; rows for the table."""
+def measure(size: int, steps: int, lower_iters: int, dev: torch.device) -> list[dict]:
+    """Reference then ours at one size on one device; rows for the table."""
     content, style = load_pair(size)
-    content_t, style_t = pil_to_tensor(content), pil_to_tensor(style)
+    content_t, style_t = pil_to_tensor(content).to(dev), pil_to_tensor(style).to(dev)
     reference = run_reference(content_t, style_t, steps)
     cnn, norm = ref.load_vgg16_hed_features(ensure("vgg16-hed"))
-    loss_fn = ref.reference_loss_fn(cnn, norm, content_t, style_t)
-    ours = run_ours(content, style, equivalent_config(content, style, steps, lower_iters), loss_fn,
-                    loss_fn(reference["image"].detach()))
-    device = f"cpu ({torch.get_num_threads()} threads)"
-    ref_it, ours_it = per_iteration_interleaved(size)
+    loss_fn = ref.reference_loss_fn(cnn.to(dev), norm, content_t, style_t)
+    ours = run_ours(content, style, equivalent_config(content, style, steps, lower_iters, dev), loss_fn,
+                    loss_fn(reference["image"].detach()), dev)
+    device = f"cpu ({torch.get_num_threads()} threads)" if dev.type == "cpu" else dev.type
+    ref_it, ours_it = per_iteration_interleaved(size, dev)
     rows = [{"what": f"style: s per full-res iteration, {size} px (alternated, best of 2x20)",
              "ours": round(ours_it, 4), "reference": round(ref_it, 4), "unit": "s/iter",
              "ratio": round(ref_it / ours_it, 2), "device": device}]
@@ -142,11 +146,12 @@ def run(quick: bool = False) -> list[dict]:
     """Both sizes; quick mode measures fewer iterations (and says so in the rows)."""
     torch.set_num_threads(min(2, torch.get_num_threads()))
     # 300 steps at 512 px take ~20 minutes a side on a 2-core CPU: there, 512 px runs 100 steps.
-    full_512 = 300 if torch.cuda.is_available() else 100
+    dev = pick_device()
+    full_512 = 300 if dev.type == "cuda" else 100
     plans = [(256, 60, 20), (512, 20, 10)] if quick else [(256, 300, 20), (512, full_512, 20)]
     rows = []
     for size, steps, lower in plans:
-        for row in measure(size, steps, lower):
+        for row in measure(size, steps, lower, dev):
             row["what"] += f" [{steps} steps]" if steps != 300 else ""
             rows.append(row)
     return rows
@@ -163,12 +168,12 @@ def main() -> None:
     if args.per_iteration_only:
         torch.set_num_threads(min(2, torch.get_num_threads()))
         for size in args.size or (256, 512):
-            r, o = per_iteration_interleaved(size)
+            r, o = per_iteration_interleaved(size, pick_device())
             print(f"style: s per full-res iteration, {size} px: ours {o:.4f} reference {r:.4f} ratio {r / o:.2f}x")
         return
     if args.size:
         torch.set_num_threads(min(2, torch.get_num_threads()))
-        rows = [r for s in args.size for r in measure(s, args.steps or 300, 20)]
+        rows = [r for s in args.size for r in measure(s, args.steps or 300, 20, pick_device())]
     else:
         rows = run(quick=args.quick)
     for row in rows:
