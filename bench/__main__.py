@@ -11,11 +11,13 @@ Results are also written as JSON (and Markdown) so that two runs can be compared
 from __future__ import annotations
 
 import argparse
-import importlib
 import json
 import logging
+import os
 import platform
+import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -45,17 +47,27 @@ def normalise_ratio(row: dict) -> dict:
     return row
 
 
+def run_one(name: str, quick: bool) -> list[dict]:
+    """One benchmark in a fresh child process; its rows get the child's peak RSS (ours and the
+    reference together: they share the process, one after the other)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        out = Path(tmp) / "rows.json"
+        proc = subprocess.Popen([sys.executable, "-m", "bench._one", name, str(out)] + (["--quick"] if quick else []))
+        _, status, usage = os.wait4(proc.pid, 0)
+        if os.waitstatus_to_exitcode(status) != 0 or not out.is_file():
+            return [{"what": name, "note": f"FAILED: exit status {os.waitstatus_to_exitcode(status)} (see the log above)"}]
+        rows = json.loads(out.read_text())
+    for row in rows:
+        row.setdefault("peak_mem_mb", round(usage.ru_maxrss / 1024, 1))  # ru_maxrss is in KiB on Linux
+    return rows
+
+
 def run_all(names: list[str], quick: bool) -> list[dict]:
-    """Run the named benchmarks; a failing one becomes a row that says why, the rest go on."""
+    """Run the named benchmarks one process each; a failing one becomes a row that says why."""
     rows: list[dict] = []
     for name in names:
         started = time.perf_counter()
-        try:
-            module = importlib.import_module(f"bench.{name}")
-            rows += [normalise_ratio(row) for row in module.run(quick=quick)]
-        except Exception as err:  # a broken benchmark must not hide the others' numbers
-            logging.exception("benchmark %s failed", name)
-            rows.append({"what": name, "note": f"FAILED: {type(err).__name__}: {err}"})
+        rows += [normalise_ratio(row) for row in run_one(name, quick)]
         logging.info("%s took %.0f s", name, time.perf_counter() - started)
     return rows
 

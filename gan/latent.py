@@ -365,6 +365,8 @@ def animation_bytes(frames: list[Image.Image], fps: int, fmt: str) -> bytes:
     """A looping animated GIF or WebP (lossless) of the frames, played forth and back."""
     if fmt not in ("gif", "webp"):
         raise ValueError(f"Animation format must be 'gif' or 'webp', got {fmt!r}.")
+    if fmt == "gif":  # palette each distinct frame once here; Pillow would redo the way back too
+        frames = [f.convert("P", palette=Image.Palette.ADAPTIVE) if f.mode != "P" else f for f in frames]
     loop = frames + frames[-2:0:-1]  # ping-pong: the loop has no jump back to the start
     buf = io.BytesIO()
     extra = {"lossless": True, "quality": 80, "method": 0} if fmt == "webp" else {"optimize": False}
