@@ -7,7 +7,6 @@ until it answers 200, then read the process's peak RSS (VmHWM) and stop it.
 from __future__ import annotations
 
 import os
-import socket
 import statistics
 import subprocess
 import sys
@@ -16,13 +15,9 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
+from bench import free_port
+
 ROOT = Path(__file__).resolve().parent.parent
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def _peak_rss_mb(pid: int) -> float | None:
@@ -37,7 +32,7 @@ def _peak_rss_mb(pid: int) -> float | None:
 
 def time_to_first_page(script: Path, timeout: float = 120.0) -> tuple[float, float | None]:
     """Start `python script` and return (seconds until GET / is 200, peak RSS in MB)."""
-    port = _free_port()
+    port = free_port()
     env = {**os.environ, "GRADIO_SERVER_PORT": str(port), "GRADIO_ANALYTICS_ENABLED": "False"}
     started = time.perf_counter()
     proc = subprocess.Popen([sys.executable, str(script)], cwd=ROOT, env=env,

@@ -17,7 +17,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import socket
 import tempfile
 import time
 from pathlib import Path
@@ -25,6 +24,7 @@ from pathlib import Path
 import torch
 import torch.multiprocessing as mp
 
+from bench import free_port
 from gan.distributed import DistEnv, DistributedTrainer, device_for, setup, teardown
 from gan.train import TrainConfig
 
@@ -32,11 +32,6 @@ CONFIG = dict(image_size=64, nc=3, nz=100, ngf=32, ndf=32, batch_size=64, diffau
               sample_every=10**6, checkpoint_every=10**6)
 N_IMAGES = 512
 
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _rank(rank: int, world: int, port: int, device: str, threads: int, steps: int, warmup: int, out_file: str) -> None:
@@ -69,7 +64,7 @@ def measure(world: int, device: str, threads: int, steps: int, warmup: int) -> f
     """Global images/s of `world` spawned processes on `device` (each with `threads` CPU threads)."""
     with tempfile.TemporaryDirectory() as tmp:
         out = str(Path(tmp) / "rate.json")
-        mp.spawn(_rank, args=(world, _free_port(), device, threads, steps, warmup, out), nprocs=world, join=True)
+        mp.spawn(_rank, args=(world, free_port(), device, threads, steps, warmup, out), nprocs=world, join=True)
         return json.loads(Path(out).read_text())["images_per_s"]
 
 

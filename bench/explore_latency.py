@@ -12,7 +12,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import socket
 import statistics
 import time
 import urllib.request
@@ -20,6 +19,7 @@ from typing import Callable
 
 import torch
 
+from bench import free_port
 from gan import latent as L
 from gan import zoo
 
@@ -70,12 +70,6 @@ def engine_rows(n: int, threads: int) -> list[dict]:
     return [row(f"engine p{q}, {threads} thread(s): recipe->PNG (ref: bare G(z))", a, b, q, "cpu")
             for q in (50, 95)]
 
-
-def free_port() -> int:
-    """A free TCP port on loopback."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def http_call(base: str, api_name: str, data: list) -> bytes:

@@ -9,7 +9,6 @@ from __future__ import annotations
 import io
 import json
 import os
-import socket
 import tarfile
 from pathlib import Path
 
@@ -24,15 +23,11 @@ from gan.data import IngestConfig
 from gan.distributed import DistEnv, DistributedTrainer, ShardSampler, setup, teardown
 from gan.streaming import Shard, ShardStream, find_shards, make_loader, read_tar
 from gan.train import TrainConfig, Trainer
+from tests.conftest import free_port
 
 TINY = dict(image_size=32, nc=3, nz=8, ngf=4, ndf=4, batch_size=8, sample_every=3, checkpoint_every=3,
             n_samples=4, d_skip_threshold=2.0, diffaugment="color,translation", ema_decay=0.9)
 
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _images(n: int = 12) -> torch.Tensor:
@@ -59,7 +54,7 @@ def _rank_main(rank: int, world: int, port: int, root: str, steps: int) -> None:
 @pytest.fixture(scope="module")
 def two_rank_run(tmp_path_factory) -> Path:
     root = tmp_path_factory.mktemp("ddp")
-    mp.spawn(_rank_main, args=(2, _free_port(), str(root), 6), nprocs=2, join=True)
+    mp.spawn(_rank_main, args=(2, free_port(), str(root), 6), nprocs=2, join=True)
     return root
 
 
@@ -202,7 +197,7 @@ def test_torchrun_cli_then_resume_on_one_process(tmp_path):
         (folder / f"{i}.png").write_bytes(_png(i))
     out = tmp_path / "run"
     cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", "--master_addr=127.0.0.1",
-           f"--master_port={_free_port()}", "-m", "gan.train", "--data", str(folder), "--out", str(out),
+           f"--master_port={free_port()}", "-m", "gan.train", "--data", str(folder), "--out", str(out),
            "--steps", "4", *CLI_TINY]
     env = {k: v for k, v in os.environ.items() if k not in ("RANK", "WORLD_SIZE", "LOCAL_RANK")}
     result = subprocess.run(cmd, capture_output=True, text=True, timeout=120, cwd=Path(__file__).parents[1], env=env)
