@@ -1,7 +1,7 @@
 """Training throughput (images/s): our Trainer against the PyTorch examples DCGAN program, same folder.
 
-Two comparisons, run in one process one after the other, same maths (64 px, batch 64, nz 100,
-ngf = ndf = 64, Adam 2e-4 / (0.5, 0.999), BCE, no DiffAugment):
+Two comparisons at 32 and at 64 px, run in one process one after the other, same maths (batch 64,
+nz 100, ngf = ndf = 64, Adam 2e-4 / (0.5, 0.999), BCE, no DiffAugment):
 - as users run them: the reference reads the folder through ImageFolder + DataLoader(num_workers=2)
   every epoch; ours ingests the folder once into a uint8 tensor (its one-off seconds are printed apart);
 - compute only: both fed random batches from one in-memory tensor.
@@ -43,13 +43,14 @@ def image_folder_root(folder: Path, tmp: Path) -> Path:
     """ImageFolder wants root/<class>/<images>: a root whose one class links to `folder`."""
     root = tmp / "imagefolder"
     root.mkdir(exist_ok=True)
-    (root / "images").symlink_to(folder.resolve(), target_is_directory=True)
+    if not (root / "images").exists():
+        (root / "images").symlink_to(folder.resolve(), target_is_directory=True)
     return root
 
 
 def ours(images: torch.Tensor, steps: int, warmup: int, device: torch.device) -> float:
     """Our Trainer on a uint8 tensor: images/s over `steps` after `warmup` steps (no samples, no checkpoints)."""
-    config = TrainConfig(image_size=64, nz=100, ngf=64, ndf=64, batch_size=64, steps=warmup + steps + 1,
+    config = TrainConfig(image_size=images.shape[-1], nz=100, ngf=64, ndf=64, batch_size=64, steps=warmup + steps + 1,
                          sample_every=10**6, checkpoint_every=10**6)
     trainer, started = Trainer(config, device=device), None
     for rec in trainer.run(images):
@@ -68,32 +69,41 @@ def tensor_batches(images: torch.Tensor, batch_size: int = 64):
         yield images[idx].float().mul_(2 / 255).sub_(1), None
 
 
-def run(quick: bool = False, data: Path | None = None, steps: int | None = None) -> list[dict]:
-    """Both comparisons; rows {what, ours, reference, unit, ratio, device}."""
+def compare(folder: Path, tmp: Path, size: int, steps: int, warmup: int, device: torch.device) -> list[dict]:
+    """Both comparisons at one image size; rows {what, ours, reference, unit, ratio, device}."""
     from gan.data import IngestConfig, ingest
 
+    t0 = time.perf_counter()
+    images = ingest([folder], tmp / f"ingest-{size}", IngestConfig(image_size=size, channels=3)).images
+    ingest_s = time.perf_counter() - t0
+    loader = ref.make_dataloader(str(image_folder_root(folder, tmp)), size, 64, workers=2)
+    ref_users = ref.train(ref.batches_forever(loader), steps, warmup, device=str(device), image_size=size)
+    ours_users = ours(images, steps, warmup, device)
+    ref_compute = ref.train(tensor_batches(images), steps, warmup, device=str(device), image_size=size)
+    ours_compute = ours(images, steps, warmup, device)
+    print(f"data: {folder} ({images.shape[0]} images at {size} px); our one-off ingest: {ingest_s:.2f} s")
+    dev = describe(device)
+    return [
+        {"what": f"DCGAN training, as users run it ({size} px, batch 64)", "ours": ours_users,
+         "reference": ref_users, "unit": "images/s", "ratio": ours_users / ref_users, "device": dev},
+        {"what": f"DCGAN training, compute only ({size} px, in-memory batches)", "ours": ours_compute,
+         "reference": ref_compute, "unit": "images/s", "ratio": ours_compute / ref_compute, "device": dev},
+    ]
+
+
+def run(quick: bool = False, data: Path | None = None, steps: int | None = None,
+        sizes: tuple[int, ...] = (32, 64)) -> list[dict]:
+    """Both comparisons at each size (32 px gets 4x the steps: each is about 4x cheaper)."""
     steps = steps or (4 if quick else 20)
     warmup = 1 if quick else 2
     device = pick_device()
+    rows: list[dict] = []
     with tempfile.TemporaryDirectory() as tmp_name:
         tmp = Path(tmp_name)
         folder = data or (EMOJI if EMOJI.is_dir() else synthetic_folder(tmp))
-        t0 = time.perf_counter()
-        images = ingest([folder], tmp / "ingest", IngestConfig(image_size=64, channels=3)).images
-        ingest_s = time.perf_counter() - t0
-        loader = ref.make_dataloader(str(image_folder_root(folder, tmp)), 64, 64, workers=2)
-        ref_users = ref.train(ref.batches_forever(loader), steps, warmup, device=str(device))
-        ours_users = ours(images, steps, warmup, device)
-        ref_compute = ref.train(tensor_batches(images), steps, warmup, device=str(device))
-        ours_compute = ours(images, steps, warmup, device)
-    print(f"data: {folder} ({images.shape[0]} images); our one-off ingest: {ingest_s:.2f} s")
-    dev = describe(device)
-    return [
-        {"what": "DCGAN training, as users run it (64 px, batch 64)", "ours": ours_users, "reference": ref_users,
-         "unit": "images/s", "ratio": ours_users / ref_users, "device": dev},
-        {"what": "DCGAN training, compute only (in-memory batches)", "ours": ours_compute, "reference": ref_compute,
-         "unit": "images/s", "ratio": ours_compute / ref_compute, "device": dev},
-    ]
+        for size in sizes:
+            rows += compare(folder, tmp, size, steps * (64 // size) ** 2, warmup, device)
+    return rows
 
 
 def main() -> None:

@@ -6,6 +6,9 @@ num_workers=2)`), same loss (`nn.BCELoss`), same optimisers (Adam, lr 2e-4, beta
 same training loop body: D on real, D on fake.detach(), G through D, three `.item()` calls and a print
 per iteration. Left out because a benchmark must not time them: argparse, the per-100-iteration
 `save_image` calls and the per-epoch `torch.save` checkpoints (those would only slow the reference).
+The example is written for 64x64 images only; for the 32 px row the networks drop their widest
+stride-2 layer (netG starts at ngf*4, netD ends at ndf*4), the usual CIFAR-10 adaptation and the
+same shapes as our 32 px models.
 Used only by bench/train_throughput.py.
 """
 
@@ -35,13 +38,18 @@ def weights_init(m: nn.Module) -> None:
 
 
 class Generator(nn.Module):
-    """The example's netG for 64x64 images."""
+    """The example's netG for 64x64 images (32x32: without its first, widest up-sampling layer)."""
 
-    def __init__(self, nz: int = 100, ngf: int = 64) -> None:
+    def __init__(self, nz: int = 100, ngf: int = 64, image_size: int = 64) -> None:
         super().__init__()
-        self.main = nn.Sequential(
+        wide = [
             nn.ConvTranspose2d(nz, ngf * 8, 4, 1, 0, bias=False), nn.BatchNorm2d(ngf * 8), nn.ReLU(True),
             nn.ConvTranspose2d(ngf * 8, ngf * 4, 4, 2, 1, bias=False), nn.BatchNorm2d(ngf * 4), nn.ReLU(True),
+        ] if image_size == 64 else [
+            nn.ConvTranspose2d(nz, ngf * 4, 4, 1, 0, bias=False), nn.BatchNorm2d(ngf * 4), nn.ReLU(True),
+        ]
+        self.main = nn.Sequential(
+            *wide,
             nn.ConvTranspose2d(ngf * 4, ngf * 2, 4, 2, 1, bias=False), nn.BatchNorm2d(ngf * 2), nn.ReLU(True),
             nn.ConvTranspose2d(ngf * 2, ngf, 4, 2, 1, bias=False), nn.BatchNorm2d(ngf), nn.ReLU(True),
             nn.ConvTranspose2d(ngf, nc, 4, 2, 1, bias=False), nn.Tanh(),
@@ -52,16 +60,20 @@ class Generator(nn.Module):
 
 
 class Discriminator(nn.Module):
-    """The example's netD for 64x64 images, ending in a Sigmoid (probabilities, for nn.BCELoss)."""
+    """The example's netD for 64x64 images, ending in a Sigmoid (probabilities, for nn.BCELoss);
+    for 32x32 without its last, widest down-sampling layer."""
 
-    def __init__(self, ndf: int = 64) -> None:
+    def __init__(self, ndf: int = 64, image_size: int = 64) -> None:
         super().__init__()
+        wide = [
+            nn.Conv2d(ndf * 4, ndf * 8, 4, 2, 1, bias=False), nn.BatchNorm2d(ndf * 8), nn.LeakyReLU(0.2, inplace=True),
+            nn.Conv2d(ndf * 8, 1, 4, 1, 0, bias=False),
+        ] if image_size == 64 else [nn.Conv2d(ndf * 4, 1, 4, 1, 0, bias=False)]
         self.main = nn.Sequential(
             nn.Conv2d(nc, ndf, 4, 2, 1, bias=False), nn.LeakyReLU(0.2, inplace=True),
             nn.Conv2d(ndf, ndf * 2, 4, 2, 1, bias=False), nn.BatchNorm2d(ndf * 2), nn.LeakyReLU(0.2, inplace=True),
             nn.Conv2d(ndf * 2, ndf * 4, 4, 2, 1, bias=False), nn.BatchNorm2d(ndf * 4), nn.LeakyReLU(0.2, inplace=True),
-            nn.Conv2d(ndf * 4, ndf * 8, 4, 2, 1, bias=False), nn.BatchNorm2d(ndf * 8), nn.LeakyReLU(0.2, inplace=True),
-            nn.Conv2d(ndf * 8, 1, 4, 1, 0, bias=False), nn.Sigmoid(),
+            *wide, nn.Sigmoid(),
         )
 
     def forward(self, input: torch.Tensor) -> torch.Tensor:
@@ -87,13 +99,16 @@ def batches_forever(dataloader: Iterable) -> Iterable:
 
 
 def train(batches: Iterable, steps: int, warmup: int = 2, nz: int = 100, ngf: int = 64, ndf: int = 64,
-          lr: float = 2e-4, beta1: float = 0.5, device: str = "cpu", seed: int = 0, verbose: bool = False) -> float:
+          lr: float = 2e-4, beta1: float = 0.5, device: str = "cpu", seed: int = 0, verbose: bool = False,
+          image_size: int = 64) -> float:
     """Run the example's loop for `warmup + steps` iterations; return images/s over the last `steps`."""
+    if image_size not in (32, 64):
+        raise ValueError(f"the example's networks exist for 32 and 64 px only, not {image_size}")
     torch.manual_seed(seed)
     device = torch.device(device)
-    netG = Generator(nz, ngf).to(device)
+    netG = Generator(nz, ngf, image_size).to(device)
     netG.apply(weights_init)
-    netD = Discriminator(ndf).to(device)
+    netD = Discriminator(ndf, image_size).to(device)
     netD.apply(weights_init)
     criterion = nn.BCELoss()
     real_label, fake_label = 1, 0
