@@ -15,7 +15,7 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
-from bench import free_port
+from bench import free_port, has_module, skipped_row
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -53,6 +53,8 @@ def time_to_first_page(script: Path, timeout: float = 120.0) -> tuple[float, flo
 
 def run(quick: bool = False) -> list[dict]:
     """Median of a few cold starts each, ours then the reference, alternating."""
+    if not has_module("gradio"):
+        return [skipped_row("cold start to first page", "gradio")]
     repeats = 1 if quick else 3
     ours, ref, mem = [], [], []
     for _ in range(repeats):

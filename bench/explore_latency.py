@@ -19,7 +19,8 @@ from typing import Callable
 
 import torch
 
-from bench import free_port
+from bench import free_port, has_module, skipped_row
+from common.device import describe, pick_device
 from gan import latent as L
 from gan import zoo
 
@@ -52,11 +53,11 @@ def row(what: str, ours: list[float], ref: list[float], q: float, device: str) -
             "ratio": round(r / o, 2), "device": device}  # the suite's convention: above 1, ours is faster
 
 
-def engine_rows(n: int, threads: int) -> list[dict]:
-    """recipe -> PNG bytes vs the bare forward pass, with `threads` intra-op threads."""
+def engine_rows(n: int, threads: int, device: torch.device) -> list[dict]:
+    """recipe -> PNG bytes vs the bare forward pass, with `threads` intra-op threads, on `device`."""
     torch.set_num_threads(threads)
-    loaded = zoo.load(zoo.resolve(MODEL_ID), "cpu")
-    z = L.sample_z(0, loaded.G.cfg.nz)
+    loaded = zoo.load(zoo.resolve(MODEL_ID), device)
+    z = L.sample_z(0, loaded.G.cfg.nz, device)
 
     def ours(i: int) -> bytes:
         values = (((i % 61) - 30) / 10.0,) + (0.0,) * 7  # a slider sweeping -3..3
@@ -64,10 +65,14 @@ def engine_rows(n: int, threads: int) -> list[dict]:
 
     def bare(_i: int) -> torch.Tensor:
         with torch.inference_mode():
-            return loaded.G(z)
+            image = loaded.G(z)
+        if device.type == "cuda":
+            torch.cuda.synchronize()  # the image exists only once the kernels ran (ours waits for its bytes)
+        return image
 
     a, b = time_pair(ours, bare, n)
-    return [row(f"engine p{q}, {threads} thread(s): recipe->PNG (ref: bare G(z))", a, b, q, "cpu")
+    where = describe(device) if device.type != "cpu" else "cpu"
+    return [row(f"engine p{q}, {threads} thread(s): recipe->PNG (ref: bare G(z))", a, b, q, where)
             for q in (50, 95)]
 
 
@@ -119,13 +124,19 @@ def http_rows(n: int, threads: int) -> list[dict]:
 
 
 def run(quick: bool = False) -> list[dict]:
-    """Bench rows: engine and end-to-end latency, p50 and p95."""
+    """Bench rows: engine latency (on the picked device) and end-to-end latency (CPU), p50 and p95."""
     os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
     n = 30 if quick else 200
-    rows = []
+    device, rows = pick_device(), []
     # One thread wins for a batch of one on a busy machine; the app keeps two for Train and Style.
     for threads in sorted({1, max(1, min(2, os.cpu_count() or 1))}):
-        rows += engine_rows(n, threads) + http_rows(n // 2 if quick else 100, threads)
+        rows += engine_rows(n, threads, device)
+        if device.type != "cpu" and threads == 1:
+            rows += engine_rows(n, threads, torch.device("cpu"))  # the same engine on this machine's CPU
+        if has_module("gradio"):
+            rows += http_rows(n // 2 if quick else 100, threads)
+        else:
+            rows.append(skipped_row(f"HTTP p50/p95, {threads} thread(s): slider->image file", "gradio"))
     return rows
 
 

@@ -9,7 +9,9 @@ the pooling output. Backbones:
   in the torch hub cache (or when explicitly requested and a download is allowed);
 - `vgg16-hed`: VGG16 as fine-tuned for HED edge detection, offline from `weights/vgg16-hed/`
   (Caffe input convention: we flip conv1_1's input channels once so it takes RGB);
-- `tiny-random`: a seeded random VGG16-shaped net with 4..8 channels, for tests only.
+- `tiny-random`: a seeded random VGG16-shaped net with 4..8 channels, for tests only;
+- `vgg19-random`: VGG19's exact shapes with seeded random weights, for benchmarks only: the same
+  work per iteration as vgg19-imagenet where its weights cannot be had (an offline GPU box).
 
 `auto` picks vgg19-imagenet when cached, else vgg16-hed. Nothing is loaded at import.
 """
@@ -28,7 +30,8 @@ from torch import nn
 
 log = logging.getLogger(__name__)
 
-BACKBONES = ("auto", "vgg19-imagenet", "vgg16-hed", "tiny-random")
+BACKBONES = ("auto", "vgg19-imagenet", "vgg16-hed", "tiny-random", "vgg19-random")
+RANDOM_BACKBONES = ("tiny-random", "vgg19-random")  # no learnt features: tests and benchmarks only
 POOLINGS = ("avg", "max")
 VGG16_BLOCKS = (2, 2, 3, 3, 3)
 VGG19_BLOCKS = (2, 2, 4, 4, 4)
@@ -225,11 +228,11 @@ def build_vgg16_hed(pooling: str) -> VGGFeatures:
     return model
 
 
-def build_tiny_random(pooling: str) -> VGGFeatures:
-    """A seeded random VGG16-shaped net, 4..8 channels: fast, for tests (gives only colour shifts)."""
+def build_random(pooling: str, blocks: tuple[int, ...], widths: tuple[int, ...], name: str) -> VGGFeatures:
+    """A seeded random (He-initialised) VGG-shaped net: for tests (tiny) and timing (full size)."""
     generator = torch.Generator().manual_seed(0)
-    model = VGGFeatures(VGG16_BLOCKS, (4, 8, 8, 8, 8), InputConvention(1.0, IMAGENET_MEAN, IMAGENET_STD),
-                        pooling=pooling, ceil_pool=True, name="tiny-random")
+    model = VGGFeatures(blocks, widths, InputConvention(1.0, IMAGENET_MEAN, IMAGENET_STD),
+                        pooling=pooling, ceil_pool=True, name=name)
     with torch.no_grad():
         for conv in model.conv_modules():
             fan_in = conv.in_channels * 9
@@ -251,7 +254,8 @@ def resolve_backbone(backbone_id: str) -> str:
 def _load_cached(backbone_id: str, device: str, pooling: str, allow_download: bool) -> VGGFeatures:
     builders = {"vgg19-imagenet": lambda: build_vgg19_imagenet(pooling, allow_download),
                 "vgg16-hed": lambda: build_vgg16_hed(pooling),
-                "tiny-random": lambda: build_tiny_random(pooling)}
+                "tiny-random": lambda: build_random(pooling, VGG16_BLOCKS, (4, 8, 8, 8, 8), "tiny-random"),
+                "vgg19-random": lambda: build_random(pooling, VGG19_BLOCKS, (64, 128, 256, 512, 512), "vgg19-random")}
     model = builders[backbone_id]()
     log.info("loaded backbone %s (%s pooling) on %s", backbone_id, pooling, device)
     return model.to(device)

@@ -21,7 +21,7 @@ from PIL import Image
 
 from common.device import describe
 from common.zerogpu import gpu
-from style.features import BACKBONES, BackboneUnavailable
+from style.features import BACKBONES, RANDOM_BACKBONES, BackboneUnavailable
 from style.transfer import INITS, OPTIMISERS, StyleConfig, estimate_seconds, stylize
 from ui.context import AppContext
 
@@ -29,7 +29,7 @@ log = logging.getLogger(__name__)
 
 ASSETS = Path(__file__).resolve().parents[1] / "assets"
 STYLE_SLOTS = 3
-UI_BACKBONES = [b for b in BACKBONES if b != "tiny-random"]  # the random net is for tests only
+UI_BACKBONES = [b for b in BACKBONES if b not in RANDOM_BACKBONES]  # random nets: tests and benchmarks
 DEFAULTS = StyleConfig()
 # Seconds per megapixel-iteration (one forward + backward of vgg16 on a 1000x1000 image), measured
 # on the 2-core development machine with vgg16-hed; replaced by this process's own measurement
