@@ -84,6 +84,26 @@ class TrainStep:
                 "d_g_z": self.d_g_z, "skipped_d": self.skipped_d, "images_per_s": round(self.images_per_s, 2)}
 
 
+def adopt_optimizer_state(opt: torch.optim.Optimizer, fused: bool | None) -> None:
+    """Fit loaded Adam state to this trainer's parameters and device.
+
+    Checkpoints store contiguous tensors, but on CUDA the parameters are channels_last and fused
+    Adam refuses moments of another layout; a checkpoint written on another device also brings
+    its own `fused` flag and `step` placement. So: this device's `fused`, moments in the
+    parameters' layout, and `step` on the parameters' device only where fused Adam wants it there.
+    """
+    for group in opt.param_groups:
+        group["fused"] = fused
+    for param, slots in opt.state.items():
+        for key, value in slots.items():
+            if not torch.is_tensor(value):
+                continue
+            if key == "step":
+                slots[key] = value.to(param.device if fused else "cpu", torch.float32)
+            elif value.shape == param.shape:
+                slots[key] = torch.empty_like(param).copy_(value)
+
+
 def _configure_backend(device: torch.device) -> None:
     """On CUDA: TF32 matmuls/convs and cuDNN autotuning (fixed shapes every step)."""
     if device.type == "cuda":
@@ -110,10 +130,10 @@ class Trainer:
         self.D.to(self.device, memory_format=self._fmt)
         self.ema = copy.deepcopy(self.G).eval().requires_grad_(False)
         self.fixed_z, self._calib_z = noise[: config.n_samples].to(self.device), noise[config.n_samples:].to(self.device)
-        fused = True if self.device.type == "cuda" else None
+        self._fused = True if self.device.type == "cuda" else None
         betas = (config.beta1, config.beta2)
-        self.opt_g = torch.optim.Adam(self.G.parameters(), lr=config.lr_g, betas=betas, fused=fused)
-        self.opt_d = torch.optim.Adam(self.D.parameters(), lr=config.lr_d, betas=betas, fused=fused)
+        self.opt_g = torch.optim.Adam(self.G.parameters(), lr=config.lr_g, betas=betas, fused=self._fused)
+        self.opt_d = torch.optim.Adam(self.D.parameters(), lr=config.lr_d, betas=betas, fused=self._fused)
         self.rng = torch.Generator(device=self.device).manual_seed(config.seed)
         self.policy = parse_policy(config.diffaugment)
         self.step, self.history = 0, []
@@ -304,9 +324,15 @@ class Trainer:
     def _load_state(self, state: TrainState) -> None:
         for name, module in (("G", self.G), ("D", self.D), ("EMA", self.ema)):
             module.load_state_dict(state.modules[name], strict=True)
-        self.opt_g.load_state_dict(state.optimizers["optG"])
-        self.opt_d.load_state_dict(state.optimizers["optD"])
-        self.rng.set_state(state.rng)
+        for opt, key in ((self.opt_g, "optG"), (self.opt_d, "optD")):
+            opt.load_state_dict(state.optimizers[key])
+            adopt_optimizer_state(opt, self._fused)
+        if state.rng.numel() == self.rng.get_state().numel():
+            self.rng.set_state(state.rng)
+        else:  # a CUDA generator's state does not fit a CPU one (and back): same seed, new stream
+            log.warning("The checkpoint's noise generator comes from another kind of device (%s); "
+                        "reseeding it from the seed and step.", self.device.type)
+            self.rng.manual_seed(self.config.seed + state.step)
         self.step = state.step
 
     def save_checkpoint(self) -> None:

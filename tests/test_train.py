@@ -104,6 +104,47 @@ def test_resume_continues_step_count_and_loss_curve(tmp_path, images):
     assert [r.loss_g for r in first + rest] == pytest.approx(full, rel=1e-4)  # same curve as one run
 
 
+def test_resume_takes_a_checkpoint_from_another_kind_of_device(tmp_path, images, caplog):
+    """A checkpoint written on CUDA carries a 16-byte generator state and `fused: True`; on this
+    CPU it must resume (reseeded, with this device's optimiser settings), not crash."""
+    from gan.checkpoint import load_checkpoint, save_checkpoint
+
+    list(Trainer(tiny(steps=6), out_dir=tmp_path).run(images))
+    state = load_checkpoint(tmp_path)
+    state.rng = torch.zeros(16, dtype=torch.uint8)  # the size of a CUDA generator's state
+    for opt in state.optimizers.values():
+        for group in opt["param_groups"]:
+            group["fused"] = True
+    save_checkpoint(state, tmp_path)
+    with caplog.at_level("WARNING", logger="gan.train"):
+        resumed = Trainer.resume(tmp_path, steps=8)
+    assert "another kind of device" in caplog.text
+    assert all(g["fused"] is None for opt in (resumed.opt_g, resumed.opt_d) for g in opt.param_groups)
+    rest = list(resumed.run(images))
+    assert rest[-1].step == 8 and all(torch.isfinite(torch.tensor([r.loss_d, r.loss_g])).all() for r in rest)
+
+
+def test_loaded_adam_moments_take_the_parameters_memory_layout():
+    """On CUDA the weights are channels_last and fused Adam refuses moments of another layout;
+    checkpoints hold contiguous tensors, so loading must re-lay them out like the parameters."""
+    from gan.train import adopt_optimizer_state
+
+    weight = torch.nn.Parameter(torch.randn(8, 4, 3, 3).contiguous(memory_format=torch.channels_last))
+    opt = torch.optim.Adam([weight], lr=1e-3)
+    weight.grad = torch.randn_like(weight)
+    opt.step()
+    saved = opt.state_dict()
+    saved["state"][0] = {k: v.contiguous() for k, v in saved["state"][0].items()}  # as read from a file
+    opt.load_state_dict(saved)
+    assert not opt.state[weight]["exp_avg"].is_contiguous(memory_format=torch.channels_last)
+    adopt_optimizer_state(opt, fused=True)
+    for key in ("exp_avg", "exp_avg_sq"):
+        moment = opt.state[weight][key]
+        assert moment.stride() == weight.stride() and torch.equal(moment, saved["state"][0][key])
+    assert opt.state[weight]["step"].device == weight.device and opt.param_groups[0]["fused"] is True
+    opt.step()  # fused Adam accepts the re-laid-out state
+
+
 def test_nan_guard_rolls_back_to_last_good_checkpoint(images):
     trainer = Trainer(tiny(steps=20, sample_every=1, checkpoint_every=4))
     records = []
