@@ -151,15 +151,29 @@ def blend_weights(weights: Sequence[float] | None, n: int) -> list[float]:
     return [w / sum(weights) for w in weights]
 
 
+def use_bf16(config: StyleConfig, device: torch.device) -> bool:
+    """bf16 autocast for VGG's forward: on CUDA GPUs with bf16 tensor cores (Ampere and newer) only.
+    Older cards (T4, V100) would emulate it, slower than fp32; CPUs here have no bf16 units."""
+    return (config.bf16_on_gpu and device.type == "cuda" and torch.cuda.is_available()
+            and torch.cuda.get_device_capability(device)[0] >= 8)
+
+
+def _features(extract: FeatureExtractor, image: torch.Tensor, config: StyleConfig) -> dict[str, torch.Tensor]:
+    """VGG activations, under bf16 autocast where use_bf16 says so (targets and iterate alike, so
+    that the content loss starts at zero and the style loss compares like with like)."""
+    with torch.autocast("cuda", dtype=torch.bfloat16, enabled=use_bf16(config, image.device)):
+        return extract(image)
+
+
 @torch.inference_mode()
 def _statistics(extract: FeatureExtractor, config: StyleConfig, content: torch.Tensor,
                 styles: list[torch.Tensor], blend: list[float]) -> tuple[dict, dict]:
     """Content activations and blended style statistics (Gram, or W2 moments) without autograd."""
-    content_feats = extract(content)
+    content_feats = _features(extract, content, config)
     content_t = {n: content_feats[n].float() for n in config.content_layers}
     style_t: dict[str, object] = {}
     for image, weight in zip(styles, blend):
-        feats = extract(image)
+        feats = _features(extract, image, config)
         for name, _ in config.style_layers:
             old = style_t.get(name)
             if config.style_loss == "gram":
@@ -190,10 +204,8 @@ def objective(extract: FeatureExtractor, image: torch.Tensor, targets: Targets,
               config: StyleConfig) -> dict[str, torch.Tensor]:
     """Weighted content, style and TV losses of `image` (3 channels, 0..1) and their total."""
     # bf16 halves the convolutions' cost on tensor-core GPUs; losses.gram and the MSEs cast to fp32,
-    # where the sums over many activations need the mantissa. CPUs here have no bf16 units: off.
-    fast = config.bf16_on_gpu and image.device.type == "cuda"
-    with torch.autocast("cuda", dtype=torch.bfloat16, enabled=fast):
-        feats = extract(image)
+    # where the sums over many activations need the mantissa.
+    feats = _features(extract, image, config)
     content = sum(losses.content_loss(feats[n], t) for n, t in targets.content.items()) / len(targets.content)
     style_fn = losses.gram_style_loss if config.style_loss == "gram" else losses.w2_style_loss
     layer_weights = dict(config.style_layers)

@@ -143,3 +143,16 @@ def test_auto_falls_back_without_network_when_vgg19_not_cached(monkeypatch, tmp_
     assert resolve_backbone("auto") == "vgg16-hed"
     with pytest.raises(BackboneUnavailable, match="not in the torch hub cache"):
         build_vgg19_imagenet("avg", allow_download=False)
+
+
+def test_bf16_only_on_gpus_with_bf16_tensor_cores(monkeypatch):
+    """T4 / V100 (compute capability 7.x) would emulate bf16, slower than fp32: they stay in fp32."""
+    from style.transfer import use_bf16
+
+    cuda = torch.device("cuda")
+    assert not use_bf16(StyleConfig(), torch.device("cpu"))
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    for capability, expected in (((7, 5), False), ((8, 0), True), ((9, 0), True)):
+        monkeypatch.setattr(torch.cuda, "get_device_capability", lambda device=None, c=capability: c)
+        assert use_bf16(StyleConfig(), cuda) is expected
+    assert not use_bf16(StyleConfig(bf16_on_gpu=False), cuda)
