@@ -10,6 +10,10 @@ from __future__ import annotations
 import logging
 import os
 
+from common import zerogpu
+
+zerogpu.prepare()  # on a ZeroGPU Space, `spaces` must patch torch before anything probes CUDA
+
 import gradio as gr
 
 from ui.context import AppContext

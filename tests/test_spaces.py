@@ -35,29 +35,93 @@ def test_readme_front_matter_matches_the_installed_gradio():
     assert f"gradio=={gradio.__version__}" in (ROOT / "requirements.txt").read_text()
 
 
-def test_zerogpu_decorator_is_a_no_op_off_spaces(monkeypatch):
+def test_zerogpu_decorator_is_a_no_op_off_zerogpu(monkeypatch):
     from common.zerogpu import gpu
 
     def handler(x):
         return x + 1
 
     monkeypatch.delenv("SYSTEM", raising=False)
+    monkeypatch.delenv("SPACES_ZERO_GPU", raising=False)
     assert gpu(duration=30)(handler) is handler
-    monkeypatch.setenv("SYSTEM", "spaces")  # on a Space without the `spaces` package: still unchanged
+    monkeypatch.setenv("SYSTEM", "spaces")  # a CPU or dedicated-GPU Space: unchanged
+    assert gpu(duration=30)(handler) is handler
+    monkeypatch.setenv("SPACES_ZERO_GPU", "true")  # ZeroGPU but no `spaces` package: still unchanged
     monkeypatch.setitem(sys.modules, "spaces", None)  # makes `import spaces` raise ImportError
     assert gpu(duration=30)(handler) is handler
 
 
-def test_zerogpu_decorator_uses_spaces_gpu_on_spaces(monkeypatch):
+@pytest.fixture
+def zerogpu_space(monkeypatch):
+    """A ZeroGPU Space, with a stand-in `spaces` whose GPU(duration) records what it decorates."""
     import types
 
-    from common.zerogpu import gpu
+    wrapped: list[tuple[str, object]] = []
 
-    calls = []
-    fake = types.SimpleNamespace(GPU=lambda duration: (calls.append(duration), lambda fn: ("wrapped", fn))[1])
+    def GPU(duration):
+        def decorate(fn):
+            wrapped.append((fn.__name__, duration))
+            return fn
+        return decorate
+
     monkeypatch.setenv("SYSTEM", "spaces")
-    monkeypatch.setitem(sys.modules, "spaces", fake)
-    assert gpu(duration=45)(print) == ("wrapped", print) and calls == [45]
+    monkeypatch.setenv("SPACES_ZERO_GPU", "true")
+    monkeypatch.setitem(sys.modules, "spaces", types.SimpleNamespace(GPU=GPU))
+    return wrapped
+
+
+def test_on_zerogpu_the_main_process_stays_on_the_cpu(zerogpu_space):
+    import torch
+
+    from common.zerogpu import call_device, main_device
+    from ui.context import AppContext
+
+    assert main_device() == torch.device("cpu") and AppContext().device == torch.device("cpu")
+    assert call_device(torch.device("cpu")) == torch.device("cuda")  # inside a decorated call
+
+
+def test_on_zerogpu_only_the_style_run_asks_for_a_gpu(zerogpu_space):
+    """Training must outlive any call (and a visitor's quota); Explore is faster on the CPU."""
+    import torch
+
+    from app import build_demo
+    from ui.context import AppContext
+
+    build_demo(AppContext(device=torch.device("cpu")))
+    assert [name for name, _ in zerogpu_space] == ["on_stylize"]
+    duration = zerogpu_space[0][1]
+    args = [None] * 10
+    assert duration(*args, 120, 256) == 30 and duration(*args, 300, 512) == 80
+    assert duration(*args, 1000, 1024) == 300  # capped: a visitor's daily quota is minutes
+
+
+def _wait_for_flag(path: str) -> None:
+    from common.zerogpu import StopFlag
+
+    flag, deadline = StopFlag(Path(path)), time.monotonic() + 20
+    while not flag.is_set():
+        if time.monotonic() > deadline:
+            sys.exit(1)
+        time.sleep(0.01)
+
+
+def test_stop_flag_reaches_a_forked_worker(tmp_path):
+    """ZeroGPU runs a decorated call in a forked process: Stop, pressed in the main process, must reach it."""
+    import multiprocessing
+
+    from common.zerogpu import StopFlag
+
+    flag = StopFlag(tmp_path / "style.stop")
+    worker = multiprocessing.get_context("fork").Process(target=_wait_for_flag, args=(str(flag.path),))
+    worker.start()
+    flag.set()
+    worker.join(30)
+    assert worker.exitcode == 0 and flag.is_set()
+    flag.clear()
+    assert not flag.is_set() and not flag.path.exists()
+    gone = StopFlag(tmp_path / "closed-session" / "style.stop")
+    gone.set()  # the session's folder is already deleted: memory only, no folder re-created
+    assert gone.is_set() and not gone.path.parent.exists()
 
 
 def test_runtime_dir_is_under_the_temp_dir_by_default(monkeypatch):

@@ -20,7 +20,7 @@ from typing import Any, Callable
 
 import torch
 
-from common.device import pick_device
+from common.zerogpu import main_device
 
 log = logging.getLogger(__name__)
 
@@ -127,5 +127,5 @@ class SessionStore:
 class AppContext:
     """Handed to every tab builder."""
 
-    device: torch.device = field(default_factory=pick_device)
+    device: torch.device = field(default_factory=main_device)  # the CPU on ZeroGPU
     sessions: SessionStore = field(default_factory=SessionStore)

@@ -20,7 +20,7 @@ import torch
 from PIL import Image
 
 from common.device import describe
-from common.zerogpu import gpu
+from common.zerogpu import StopFlag, call_device, gpu
 from style.features import BACKBONES, RANDOM_BACKBONES, BackboneUnavailable
 from style.transfer import INITS, OPTIMISERS, StyleConfig, estimate_seconds, stylize
 from ui.context import AppContext
@@ -129,9 +129,10 @@ def make_handlers(ctx: AppContext):
     """The tab's event handlers, closed over the app context."""
     device_type = ctx.device.type
 
-    def stop_event(request: gr.Request | None) -> threading.Event:
+    def stop_event(request: gr.Request | None) -> StopFlag:
+        # Also a file: on ZeroGPU the run is in a forked worker that sees no main-process memory.
         state = ctx.sessions.get(request.session_hash if request else None)
-        return state.extras.setdefault("style_stop", threading.Event())
+        return state.extras.setdefault("style_stop", StopFlag(state.directory / "style.stop"))
 
     def on_stylize(content, style1, weight1, style2, weight2, style3, weight3, cw_exp, sw_exp, tv_exp,
                    iterations, size, optimiser, init, preserve, style_scale, backbone,
@@ -149,8 +150,9 @@ def make_handlers(ctx: AppContext):
         event = stop_event(request)
         event.clear()
         history: list[dict] = []
+        device = call_device(ctx.device)  # the GPU inside a ZeroGPU call, else the app's device
         try:
-            for step in stylize(content, styles, weights, config, ctx.device, stop_event=event):
+            for step in stylize(content, styles, weights, config, device, stop_event=event):
                 history += [{"iteration": step.iteration, "loss": step.losses[k], "term": k}
                             for k in ("total", "content", "style", "tv")]
                 progress((step.iteration, step.total), desc=f"ETA {step.eta:.0f} s")
@@ -164,14 +166,23 @@ def make_handlers(ctx: AppContext):
         except BackboneUnavailable as err:
             raise gr.Error(str(err)) from err
         except torch.OutOfMemoryError as err:
-            raise gr.Error(out_of_memory_message(ctx.device, config.size)) from err
+            raise gr.Error(out_of_memory_message(device, config.size)) from err
 
     def on_stop(request: gr.Request) -> str:
         """Ask the running transfer to stop after its current iteration."""
         stop_event(request).set()
         return "Stopping after this iteration…"
 
-    return gpu(duration=180)(on_stylize), on_stop  # ZeroGPU on Spaces; unchanged elsewhere
+    return gpu(duration=gpu_seconds)(on_stylize), on_stop  # ZeroGPU on Spaces; unchanged elsewhere
+
+
+def gpu_seconds(content, style1, weight1, style2, weight2, style3, weight3, cw_exp, sw_exp, tv_exp,
+                iterations, size, *_rest, **_kw) -> int:
+    """The GPU time a ZeroGPU call asks for (spaces.GPU's duration, given the handler's arguments):
+    a generous bound for the chosen work, since a short request queues first and spends less of
+    the visitor's daily quota. ~0.1 s per iteration at 512 px on a large GPU, 4x that at 1024 px."""
+    per_iteration = 0.1 * (float(size) / 512) ** 2
+    return int(min(300, max(30, 20 + 2 * float(iterations) * per_iteration)))
 
 
 def finish_outputs(ctx: AppContext, request, content: Image.Image, step, history):

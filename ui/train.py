@@ -18,7 +18,6 @@ import gradio as gr
 import pandas as pd
 
 from common.device import describe
-from common.zerogpu import gpu
 from gan.card import grid_to_pil
 from gan.data import ImageDataset, IngestConfig, IngestError, ingest
 from gan.train import LIMITS, TrainConfig, Trainer, measure_step_seconds, suggest_config
@@ -259,9 +258,9 @@ def _wire_run(ctx: AppContext, slots: JobSlots, w: dict) -> None:
     def on_resume_last(request: gr.Request):
         yield from _on_resume_last(ctx, slots, request)
 
-    # ZeroGPU on Spaces (unchanged elsewhere): the job's thread does the GPU work while these generators
-    # follow it, so the GPU stays attached for the whole run (up to the duration).
-    on_start, on_resume, on_resume_last = (gpu(duration=600)(fn) for fn in (on_start, on_resume, on_resume_last))
+    # Never under ZeroGPU's spaces.GPU: a run's thread and job must outlive any one call (a decorated
+    # call runs in a worker process that ends with it), and its minutes exceed a visitor's daily GPU
+    # quota. On a ZeroGPU Space, training runs on the CPU (common/zerogpu.main_device).
 
     def on_half_batch(batch_size):
         return max(8, int(batch_size) // 16 * 8)  # half, on the slider's step of 8
