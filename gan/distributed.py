@@ -29,7 +29,7 @@ import copy
 import logging
 import os
 import threading
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
 
@@ -38,7 +38,7 @@ import torch.distributed as dist
 from torch.nn.parallel import DistributedDataParallel as DDP
 
 from gan.checkpoint import load_checkpoint
-from gan.train import TrainConfig, Trainer, TrainError, read_metrics
+from gan.train import TrainConfig, Trainer, TrainError, read_metrics, resumed_config
 
 log = logging.getLogger(__name__)
 
@@ -296,9 +296,7 @@ class DistributedTrainer(Trainer):
         """Continue a checkpoint written by any number of ranks (or by the plain trainer)."""
         env = env or DistEnv.from_environ()
         state = load_checkpoint(Path(checkpoint_dir))
-        config = TrainConfig.from_dict(state.config)
-        if steps is not None:
-            config = replace(config, steps=steps)
+        config = resumed_config(TrainConfig.from_dict(state.config), steps)
         trainer = cls(config, device=device, out_dir=Path(out_dir or checkpoint_dir), env=env, **kwargs)
         trainer._load_state(state)  # every rank reads the same file: identical weights and optimisers
         trainer._good = copy.deepcopy(state)

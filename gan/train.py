@@ -28,7 +28,8 @@ from gan.diffaugment import diff_augment, parse_policy
 from gan.health import NAN_ADVICE, HealthMonitor, diversity
 from gan.losses import d_loss, g_loss
 from gan.model import Discriminator, Generator, init_weights
-from gan.train_config import DEFAULT_POLICY, LIMITS, LOSSES, SMALL_DATASET, TrainConfig, suggest_config
+from gan.train_config import (DEFAULT_POLICY, LIMITS, LOSSES, SMALL_DATASET, TUNABLE_ON_RESUME, TrainConfig,
+                               suggest_config)
 
 log = logging.getLogger(__name__)
 
@@ -82,6 +83,21 @@ class TrainStep:
         """The scalar part, as one line of metrics.jsonl."""
         return {"step": self.step, "loss_d": self.loss_d, "loss_g": self.loss_g, "d_x": self.d_x,
                 "d_g_z": self.d_g_z, "skipped_d": self.skipped_d, "images_per_s": round(self.images_per_s, 2)}
+
+
+def resumed_config(config: TrainConfig, steps: int | None = None, changes: dict | None = None) -> TrainConfig:
+    """The config a resumed run goes on with: `steps` and tunable `changes` applied, fixed fields refused."""
+    changes = dict(changes or {}, **({"steps": steps} if steps is not None else {}))
+    for name, value in changes.items():
+        if name not in TrainConfig.__dataclass_fields__:
+            raise TrainError(f"Unknown training setting {name!r}.")
+        if name not in TUNABLE_ON_RESUME and getattr(config, name) != value:
+            raise TrainError(f"{name} is {getattr(config, name)!r} in this run and cannot change when resuming "
+                             "(it fixes the networks' shapes or the run's sample noise); set it back, or start a new run.")
+    try:
+        return replace(config, **{k: v for k, v in changes.items() if k in TUNABLE_ON_RESUME})
+    except ValueError as err:
+        raise TrainError(str(err)) from err
 
 
 def adopt_optimizer_state(opt: torch.optim.Optimizer, fused: bool | None) -> None:
@@ -324,9 +340,11 @@ class Trainer:
     def _load_state(self, state: TrainState) -> None:
         for name, module in (("G", self.G), ("D", self.D), ("EMA", self.ema)):
             module.load_state_dict(state.modules[name], strict=True)
-        for opt, key in ((self.opt_g, "optG"), (self.opt_d, "optD")):
+        for opt, key, lr in ((self.opt_g, "optG", self.config.lr_g), (self.opt_d, "optD", self.config.lr_d)):
             opt.load_state_dict(state.optimizers[key])
             adopt_optimizer_state(opt, self._fused)
+            for group in opt.param_groups:  # the config rules (a resume may change them); the file's are old
+                group["lr"], group["betas"] = lr, (self.config.beta1, self.config.beta2)
         if state.rng.numel() == self.rng.get_state().numel():
             self.rng.set_state(state.rng)
         else:  # a CUDA generator's state does not fit a CPU one (and back): same seed, new stream
@@ -356,12 +374,11 @@ class Trainer:
 
     @classmethod
     def resume(cls, checkpoint_dir: Path | str, device: torch.device | str = "cpu", steps: int | None = None,
-               out_dir: Path | None = None) -> "Trainer":
-        """Continue a run from `checkpoint_dir`: same config (optionally more steps), step and loss history."""
+               out_dir: Path | None = None, changes: dict | None = None) -> "Trainer":
+        """Continue a run from `checkpoint_dir`: its step and loss history, its config with optionally
+        more steps and `changes` to the settings in TUNABLE_ON_RESUME (others raise TrainError)."""
         state = load_checkpoint(Path(checkpoint_dir))
-        config = TrainConfig.from_dict(state.config)
-        if steps is not None:
-            config = replace(config, steps=steps)
+        config = resumed_config(TrainConfig.from_dict(state.config), steps, changes)
         trainer = cls(config, device=device, out_dir=Path(out_dir or checkpoint_dir))
         trainer._load_state(state)
         trainer._good = state

@@ -17,6 +17,10 @@ LIMITS = {"nz": (1, 512), "ngf": (4, 256), "ndf": (4, 256), "lr_g": (1e-6, 1e-2)
           "beta1": (0.0, 0.99), "beta2": (0.0, 0.9999), "batch_size": (1, 512), "steps": (1, 10_000_000),
           "d_skip_threshold": (0.0, 2.0), "label_smoothing": (0.0, 0.5), "ema_decay": (0.0, 0.9999),
           "sample_every": (1, 1_000_000), "checkpoint_every": (1, 1_000_000), "n_samples": (1, 256)}
+# What a resumed run may change: how it learns, not what it is (shapes of the weights, the fixed
+# noise of its sample grids, its image format). Changing lr_d mid-run is the lesson's remedy when D wins.
+TUNABLE_ON_RESUME = ("steps", "batch_size", "lr_g", "lr_d", "beta1", "beta2", "loss", "label_smoothing",
+                     "d_skip_threshold", "diffaugment", "ema_decay", "sample_every", "checkpoint_every")
 
 
 @dataclass(frozen=True)

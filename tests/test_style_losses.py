@@ -62,3 +62,17 @@ def test_w2_loss_zero_on_own_statistics_and_positive_elsewhere():
     target = losses.moment_target(*losses.moments(f))
     assert abs(losses.w2_style_loss(f, target).item()) < 1e-3
     assert losses.w2_style_loss(f * 2 + 1, target).item() > 0.1
+
+
+def test_self_product_gradient_is_autograds_with_one_product_fewer():
+    from style.losses import self_product
+
+    f = torch.randn(2, 5, 7, dtype=torch.float64, requires_grad=True)
+    assert torch.autograd.gradcheck(self_product, (f,))
+    g = torch.randn(5, 9, requires_grad=True)
+    weights = torch.randn(5, 5)  # a non-symmetric upstream gradient: the general case
+    (self_product(g) * weights).sum().backward()
+    ours = g.grad.clone()
+    g.grad = None
+    ((g @ g.t()) * weights).sum().backward()
+    torch.testing.assert_close(ours, g.grad)

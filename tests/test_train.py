@@ -104,6 +104,24 @@ def test_resume_continues_step_count_and_loss_curve(tmp_path, images):
     assert [r.loss_g for r in first + rest] == pytest.approx(full, rel=1e-4)  # same curve as one run
 
 
+def test_resume_may_change_how_it_learns_but_not_what_it_is(tmp_path, images):
+    """The lesson's remedy when D wins: lower D's learning rate mid-run. Shapes and noise stay."""
+    from gan.train import TrainError
+
+    list(Trainer(tiny(steps=6), out_dir=tmp_path).run(images))
+    resumed = Trainer.resume(tmp_path, steps=9, changes={"lr_d": 5e-5, "loss": "hinge", "ngf": 4})
+    assert resumed.config.lr_d == 5e-5 and resumed.config.loss == "hinge" and resumed.config.steps == 9
+    assert all(g["lr"] == 5e-5 for g in resumed.opt_d.param_groups)  # not the checkpoint's 2e-4
+    assert all(g["lr"] == resumed.config.lr_g for g in resumed.opt_g.param_groups)
+    assert list(resumed.run(images))[-1].step == 9
+    with pytest.raises(TrainError, match="ngf is 4 in this run"):
+        Trainer.resume(tmp_path, changes={"ngf": 8})
+    with pytest.raises(TrainError, match="Unknown training setting"):
+        Trainer.resume(tmp_path, changes={"learning_rate": 1e-3})
+    with pytest.raises(TrainError):
+        Trainer.resume(tmp_path, changes={"lr_d": 5.0})  # out of range: the config's own check
+
+
 def test_resume_takes_a_checkpoint_from_another_kind_of_device(tmp_path, images, caplog):
     """A checkpoint written on CUDA carries a 16-byte generator state and `fused: True`; on this
     CPU it must resume (reseeded, with this device's optimiser settings), not crash."""

@@ -76,3 +76,20 @@ def test_upload_train_stop_download_and_push(client, image_files, app_url):
     with pytest.raises(Exception, match="offline"):
         client.predict("someone/my-dcgan", "hf_not_a_token", api_name="/push")
     client.predict("My DCGAN", api_name="/export")
+
+
+def test_resume_after_stop_takes_new_learning_rates_and_refuses_new_shapes(image_files, app_url):
+    client = Client(app_url, verbose=False)
+    client.predict(None, [handle_file(str(p)) for p in image_files], 32, "colour", api_name="/upload")
+    job = client.submit(*RUN, api_name="/start")
+    _wait_for(job, lambda out: _step(out) >= 2)
+    stopped_at = _step(client.predict(api_name="/stop"))
+    wider = list(RUN)
+    wider[7] = 16  # ngf: the weights have another shape
+    with pytest.raises(Exception, match="ngf is 8 in this run"):
+        client.predict(*wider, api_name="/resume")
+    slower_d = list(RUN)
+    slower_d[5] = 5e-5  # lr_d: the lesson's remedy when D wins
+    resumed = client.submit(*slower_d, api_name="/resume")
+    _wait_for(resumed, lambda out: _step(out) > stopped_at + 1)
+    assert "Stopped" in client.predict(api_name="/stop")[0]

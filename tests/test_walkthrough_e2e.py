@@ -114,6 +114,13 @@ def test_a_closed_tab_offers_its_run_back_when_reopened(browser, app_url, artifa
             again.wait_for_timeout(500)
     resume_button.click()
     again.wait_for_selector("text=images/s", timeout=60_000)
+    # the page shows the resumed run's own settings (32 px), not the fresh page's defaults (64 px)
+    size_32 = again.get_by_role("radio", name="32", exact=True)
+    for _ in range(50):
+        if size_32.is_checked():
+            break
+        again.wait_for_timeout(200)
+    assert size_32.is_checked(), again.locator("#train-report").inner_text()
     again.screenshot(path=str(artifacts_dir / "walk-5-resumed.png"), full_page=True)
     again.get_by_role("button", name="Stop", exact=True).click()
     again.wait_for_selector("#train-status >> text=Stopped", timeout=60_000)

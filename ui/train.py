@@ -19,8 +19,9 @@ import pandas as pd
 
 from common.device import describe
 from gan.card import grid_to_pil
+from gan.checkpoint import read_config
 from gan.data import ImageDataset, IngestConfig, IngestError, ingest
-from gan.train import LIMITS, TrainConfig, Trainer, measure_step_seconds, suggest_config
+from gan.train import LIMITS, TrainConfig, Trainer, TrainError, measure_step_seconds, suggest_config
 from ui import train_resume as resume
 from ui.context import AppContext, SessionState
 from ui.explore import ExploreHandles
@@ -258,6 +259,9 @@ def _wire_run(ctx: AppContext, slots: JobSlots, w: dict) -> None:
     def on_resume_last(request: gr.Request):
         yield from _on_resume_last(ctx, slots, request)
 
+    def on_kept_settings(request: gr.Request):
+        return _kept_settings(ctx, request)
+
     # Never under ZeroGPU's spaces.GPU: a run's thread and job must outlive any one call (a decorated
     # call runs in a worker process that ends with it), and its minutes exceed a visitor's daily GPU
     # quota. On a ZeroGPU Space, training runs on the CPU (common/zerogpu.main_device).
@@ -270,7 +274,9 @@ def _wire_run(ctx: AppContext, slots: JobSlots, w: dict) -> None:
     # the pollers only sleep and read: they need no worker slot (JobSlots limits the real work)
     start_evt = w["start"].click(on_start, run_in, live, api_name="start", concurrency_limit=None)
     resume_evt = w["resume"].click(on_resume, run_in, live, api_name="resume", concurrency_limit=None)
-    last_evt = w["resume_last"].click(on_resume_last, None, live, api_name="resume_last", concurrency_limit=None)
+    # first the kept run's settings into the widgets (so the page shows what trains), then the run
+    last_evt = w["resume_last"].click(on_kept_settings, None, run_in, api_name="resume_last_settings").then(
+        on_resume_last, None, live, api_name="resume_last", concurrency_limit=None)
     batch = w["settings"][FIELDS.index("batch_size")]
     retry_evt = w["retry"].click(on_half_batch, batch, batch, api_name="halve_batch").then(
         on_start, run_in, live, api_name="retry_start", concurrency_limit=None)
@@ -359,11 +365,18 @@ def _on_resume(ctx: AppContext, slots: JobSlots, size, colour, values: tuple, re
     session, train = _state(ctx, request)
     if train.job is None or not train.job.finished or train.dataset is None:
         raise gr.Error("Nothing to resume: start a run and stop it first.")
-    steps = int(values[FIELDS.index("steps")])
+    wanted, before = _config(size, colour, values), train.job.trainer.config
     done = train.job.trainer.step
-    if steps <= done:
+    if wanted.steps <= done:
         raise gr.Error(f"The run already did {done} steps: raise Steps above {done} to continue.")
-    trainer = Trainer.resume(resume.run_dir(ctx, session), ctx.device, steps=steps)
+    changes = {f: getattr(wanted, f) for f in ("image_size", "nc", *FIELDS) if getattr(wanted, f) != getattr(before, f)}
+    try:
+        trainer = Trainer.resume(resume.run_dir(ctx, session), ctx.device, changes=changes)
+    except TrainError as err:
+        raise gr.Error(str(err)) from err
+    tuned = [f"{f} {getattr(before, f)} → {v}" for f, v in changes.items() if f != "steps"]
+    if tuned:  # the lesson's experiment: change how it learns mid-run and watch the curves respond
+        gr.Info(f"Resuming at step {done} with " + ", ".join(tuned) + ".")
     train.job = TrainJob(trainer, _images(train, trainer.config), slots).start()
     yield from _follow(train.job)
 
@@ -380,6 +393,18 @@ def _on_resume_last(ctx: AppContext, slots: JobSlots, request: gr.Request):
     trainer = Trainer.resume(folder, ctx.device)
     train.job = TrainJob(trainer, _images(train, trainer.config), slots).start()
     yield from _follow(train.job)
+
+
+def _kept_settings(ctx: AppContext, request: gr.Request) -> list:
+    """The kept run's own settings into the widgets, so that what the page shows is what trains."""
+    session, _ = _state(ctx, request)
+    folder = resume.run_dir(ctx, session)
+    if not resume.resumable(folder):
+        return [gr.skip()] * (2 + len(FIELDS))
+    config = TrainConfig.from_dict(read_config(folder))
+    values = [getattr(config, f) for f in FIELDS]
+    values[FIELDS.index("diffaugment")] = bool(config.diffaugment)
+    return [config.image_size, "grey" if config.nc == 1 else "colour", *values]
 
 
 def _images(train: TrainSession, config: TrainConfig):
