@@ -52,3 +52,15 @@ def test_closing_the_session_stops_its_job_after_a_last_checkpoint(tmp_path):
     store.close("abc")
     assert job.view().state == "stopped" and not job.thread.is_alive()
     assert seen == [True]
+
+
+def test_a_resumed_job_shows_its_samples_before_the_next_grid_is_due(tmp_path):
+    first = _job(JobSlots(1), steps=3)
+    first.trainer.out_dir = tmp_path
+    first.start().thread.join(60)
+    assert first.view().state == "done"
+    resumed = TrainJob(Trainer.resume(tmp_path, steps=100_000), first.images, JobSlots(1)).start()
+    _wait(lambda: resumed.view().latest is not None)
+    view = resumed.view()
+    assert view.samples is not None and view.sample_step == 3  # sample_every is 1000: this grid is the resume's
+    resumed.stop_and_wait()

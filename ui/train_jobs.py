@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 
 import torch
 
+from gan.card import grid_uint8
 from gan.train import Trainer, TrainStep
 
 log = logging.getLogger(__name__)
@@ -102,6 +103,8 @@ class TrainJob:
             return
         try:
             self.state = "running"
+            if self.trainer.step > 0:  # resumed: show where the run stands before its next grid is due
+                self.samples, self.sample_step = grid_uint8(self.trainer.sample()), self.trainer.step
             self._follow()
         except torch.OutOfMemoryError:
             self._out_of_memory()
