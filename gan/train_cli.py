@@ -65,10 +65,11 @@ def _load_data(args: argparse.Namespace, size: int, channels: int):
 
 
 def make_trainer(args: argparse.Namespace, n_images: int, device: torch.device) -> Trainer:
-    """A fresh trainer, or one resumed from --out (more --steps extends the run)."""
+    """A fresh trainer, or one resumed from --out (more --steps extends the run; learning rates, loss,
+    DiffAugment and the like may change; the networks' shapes may not)."""
     over = _overrides(args)
     if args.resume and (args.out / CHECKPOINT_FILE).is_file():
-        return Trainer.resume(args.out, device=device, steps=over.get("steps"))
+        return Trainer.resume(args.out, device=device, changes=over)
     if args.resume:
         print(f"No {CHECKPOINT_FILE} in {args.out}: starting a new run.")
     size, nc = over.pop("image_size", 64), over.pop("nc", 3)

@@ -38,9 +38,12 @@ def test_cli_trains_writes_everything_and_resumes(folder, tmp_path, capsys):
     assert {"checkpoint.safetensors", "metrics.jsonl", "samples", "loss.png", "model"} <= names
     assert sorted(p.name for p in (out / "samples").iterdir()) == ["step_0000002.png", "step_0000004.png"]
     assert load_generator(out / "model").cfg.image_size == 32
-    main(["--data", str(folder), "--out", str(out), "--resume", "--steps", "6"])
+    main(["--data", str(folder), "--out", str(out), "--resume", "--steps", "6", "--lr-d", "5e-5"])
     steps = [json.loads(line)["step"] for line in (out / "metrics.jsonl").read_text().splitlines()]
     assert steps == [1, 2, 3, 4, 5, 6]
+    assert "lr_d=5e-05" in capsys.readouterr().out  # the resumed run's printed config: D learns slower now
+    with pytest.raises(SystemExit, match="ngf is 4 in this run"):
+        main(["--data", str(folder), "--out", str(out), "--resume", "--steps", "8", "--ngf", "8"])
 
 
 def test_cli_explains_bad_settings(folder, tmp_path):
