@@ -39,6 +39,7 @@ from weights.fetch import ensure
 ASSETS = Path(__file__).resolve().parents[1] / "assets"
 STYLE_LAYERS = ("conv1_1_pre", "conv1_2_pre", "conv2_1_pre", "conv2_2_pre", "conv3_1_pre")  # conv_1..conv_5
 CONTENT_LAYER = "conv2_2_pre"  # the tutorial's conv_4
+PER_ITERATION_SPREAD: dict[int, str] = {}  # size -> the runs' ranges, for the row's note
 
 
 def load_pair(size: int) -> tuple[Image.Image, Image.Image]:
@@ -111,14 +112,16 @@ def per_iteration_interleaved(size: int, device: torch.device, calls: int = 20, 
     cnn, norm = ref.load_vgg16_hed_features(ensure("vgg16-hed"))
     cnn = cnn.to(device)
     config = replace(equivalent_config(content, style, calls, 1, device), multiscale=False, iterations=calls)
-    best_ref, best_ours = float("inf"), float("inf")
+    ref_runs, ours_runs = [], []
     for _ in range(rounds):
         stamps: list[float] = []
         ref.run_style_transfer(cnn, norm, content_t, style_t, content_t.clone(), num_steps=calls - 1, stamps=stamps)
-        best_ref = min(best_ref, (stamps[-1] - stamps[0]) / (len(stamps) - 1))
+        ref_runs.append((stamps[-1] - stamps[0]) / (len(stamps) - 1))
         stamps = [time.perf_counter() for _step in stylize(content, [style], None, config, device)]
-        best_ours = min(best_ours, (stamps[-2] - stamps[0]) / (len(stamps) - 2))  # the last also converts the result
-    return best_ref, best_ours
+        ours_runs.append((stamps[-2] - stamps[0]) / (len(stamps) - 2))  # the last also converts the result
+    PER_ITERATION_SPREAD[size] = (f"best of {rounds}; ours {min(ours_runs):.3f}-{max(ours_runs):.3f} s, "
+                                  f"reference {min(ref_runs):.3f}-{max(ref_runs):.3f} s")
+    return min(ref_runs), min(ours_runs)
 
 
 def measure(size: int, steps: int, lower_iters: int, dev: torch.device) -> list[dict]:
@@ -134,7 +137,7 @@ def measure(size: int, steps: int, lower_iters: int, dev: torch.device) -> list[
     ref_it, ours_it = per_iteration_interleaved(size, dev)
     rows = [{"what": f"style: s per full-res iteration, {size} px (steady state, alternated, best of 3x20)",
              "ours": round(ours_it, 4), "reference": round(ref_it, 4), "unit": "s/iter",
-             "ratio": round(ref_it / ours_it, 2), "device": device}]
+             "ratio": round(ref_it / ours_it, 2), "device": device, "note": PER_ITERATION_SPREAD.get(size, "")}]
     if ours["reached"] is None:
         what = (f"style: time to reference's final loss, {size} px (NOT reached: best "
                 f"{ours['best']:.4g} vs {loss_fn(reference['image'].detach()):.4g}; ours ran all)")

@@ -6,13 +6,14 @@ nz 100, ngf = ndf = 64, Adam 2e-4 / (0.5, 0.999), BCE, no DiffAugment):
   every epoch; ours ingests the folder once into a uint8 tensor (its one-off seconds are printed apart);
 - compute only: both fed random batches from one in-memory tensor.
 
-    python -m bench.train_throughput [--data FOLDER] [--steps 20] [--threads 2] [--quick]
+    python -m bench.train_throughput [--data FOLDER] [--steps 10] [--threads 2] [--quick]
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import statistics
 import tempfile
 import time
 from pathlib import Path
@@ -73,40 +74,54 @@ def tensor_batches(images: torch.Tensor, batch_size: int = 64):
         yield images[idx].float().mul_(2 / 255).sub_(1), None
 
 
-def compare(folder: Path, tmp: Path, size: int, steps: int, warmup: int, device: torch.device) -> list[dict]:
-    """Both comparisons at one image size; rows {what, ours, reference, unit, ratio, device}."""
+def spread_row(what: str, ours_runs: list[float], ref_runs: list[float], device: str) -> dict:
+    """A row of medians, with each side's range (min-max over the repeats) in the note."""
+    o, r = statistics.median(ours_runs), statistics.median(ref_runs)
+    note = (f"median of {len(ours_runs)}, alternated; ours {min(ours_runs):.0f}-{max(ours_runs):.0f}, "
+            f"reference {min(ref_runs):.0f}-{max(ref_runs):.0f}")
+    return {"what": what, "ours": o, "reference": r, "unit": "images/s", "ratio": o / r, "device": device, "note": note}
+
+
+def compare(folder: Path, tmp: Path, size: int, steps: int, warmup: int, device: torch.device,
+            repeats: int = 3) -> list[dict]:
+    """Both comparisons at one image size, `repeats` alternated runs each; rows of medians."""
     from gan.data import IngestConfig, ingest
 
     t0 = time.perf_counter()
     images = ingest([folder], tmp / f"ingest-{size}", IngestConfig(image_size=size, channels=3)).images
     ingest_s = time.perf_counter() - t0
     loader = ref.make_dataloader(str(image_folder_root(folder, tmp)), size, 64, workers=2)
-    ref_users = ref.train(ref.batches_forever(loader), steps, warmup, device=str(device), image_size=size)
-    ours_users = ours(images, steps, warmup, device)
-    ref_compute = ref.train(tensor_batches(images), steps, warmup, device=str(device), image_size=size)
-    ours_compute = ours(images, steps, warmup, device)
+    runs: dict[str, list[float]] = {"ref_users": [], "ours_users": [], "ref_compute": [], "ours_compute": []}
+    for _ in range(repeats):  # alternated, so that a change in the machine's load hits both sides
+        runs["ref_users"].append(ref.train(ref.batches_forever(loader), steps, warmup, device=str(device),
+                                           image_size=size))
+        runs["ours_users"].append(ours(images, steps, warmup, device))
+        runs["ref_compute"].append(ref.train(tensor_batches(images), steps, warmup, device=str(device),
+                                             image_size=size))
+        runs["ours_compute"].append(ours(images, steps, warmup, device))
     print(f"data: {folder} ({images.shape[0]} images at {size} px); our one-off ingest: {ingest_s:.2f} s")
     dev = describe(device)
     return [
-        {"what": f"DCGAN training, as users run it ({size} px, batch 64)", "ours": ours_users,
-         "reference": ref_users, "unit": "images/s", "ratio": ours_users / ref_users, "device": dev},
-        {"what": f"DCGAN training, compute only ({size} px, in-memory batches)", "ours": ours_compute,
-         "reference": ref_compute, "unit": "images/s", "ratio": ours_compute / ref_compute, "device": dev},
+        spread_row(f"DCGAN training, as users run it ({size} px, batch 64)", runs["ours_users"], runs["ref_users"], dev),
+        spread_row(f"DCGAN training, compute only ({size} px, in-memory batches)", runs["ours_compute"],
+                   runs["ref_compute"], dev),
     ]
 
 
 def run(quick: bool = False, data: Path | None = None, steps: int | None = None,
         sizes: tuple[int, ...] = (32, 64)) -> list[dict]:
-    """Both comparisons at each size (32 px gets 4x the steps: each is about 4x cheaper)."""
-    steps = steps or (4 if quick else 20)
-    warmup = 1 if quick else 2
+    """Both comparisons at each size (on a CPU 32 px gets 4x the steps: each is about 4x cheaper)."""
     device = pick_device()
+    # a GPU step takes milliseconds: more of them for a stable rate; a CPU step 0.5 s at 64 px
+    steps = steps or (4 if quick else 50 if device.type == "cuda" else 10)
+    warmup = 1 if quick else 3
     rows: list[dict] = []
     with tempfile.TemporaryDirectory() as tmp_name:
         tmp = Path(tmp_name)
         folder = data or (EMOJI if EMOJI.is_dir() else synthetic_folder(tmp))
         for size in sizes:
-            rows += compare(folder, tmp, size, steps * (64 // size) ** 2, warmup, device)
+            scaled = steps * (64 // size) ** 2 if device.type == "cpu" else steps  # a GPU is launch-bound here
+            rows += compare(folder, tmp, size, scaled, warmup, device, 1 if quick else 3)
         if device.type == "cuda":
             rows.append(compiled_row(folder, tmp, steps, device))
     return rows
@@ -129,7 +144,7 @@ def main() -> None:
     """Print the two rows as a small table."""
     parser = argparse.ArgumentParser(prog="python -m bench.train_throughput", description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=Path, default=None, help="image folder (default: the emoji faces if present)")
-    parser.add_argument("--steps", type=int, default=None, help="timed steps per run (default 20, quick 4)")
+    parser.add_argument("--steps", type=int, default=None, help="timed steps per run at 64 px (default 10, 50 on CUDA, quick 4)")
     parser.add_argument("--threads", type=int, default=min(2, os.cpu_count() or 1))
     parser.add_argument("--quick", action="store_true")
     args = parser.parse_args()
