@@ -31,10 +31,11 @@ ASSETS = Path(__file__).resolve().parents[1] / "assets"
 STYLE_SLOTS = 3
 UI_BACKBONES = [b for b in BACKBONES if b not in RANDOM_BACKBONES]  # random nets: tests and benchmarks
 DEFAULTS = StyleConfig()
-# Seconds per megapixel-iteration (one forward + backward of vgg16 on a 1000x1000 image), measured
-# on the 2-core development machine with vgg16-hed; replaced by this process's own measurement
-# after the first run on each device.
-MEASURED_COST = {"cpu": 21.0, "cuda": 0.15, "mps": 2.0}
+# Seconds per megapixel-iteration of the default settings (vgg16-hed, conv1_1..conv5_1): on the CPU
+# measured on the 2-core development machine (4.0-4.5 at 256 and 384 px, 27 Nov 2026); on GPUs a
+# guess, as no GPU has run here yet. A finished run replaces its device's value with what it measured.
+MEASURED_COST = {"cpu": 4.5, "cuda": 0.15, "mps": 2.0}
+COST_BASIS = {"cpu": "measured on a 2-core CPU", "cuda": "a guess until the first run", "mps": "a guess until the first run"}
 _cost_lock = threading.Lock()
 EXAMPLE_RESULT = ASSETS / "results" / "astronaut_great_wave.jpg"
 
@@ -69,8 +70,9 @@ def on_estimate(iterations: float, size: float, ctx_device: str) -> str:
         raise gr.Error(f"Cannot estimate: {err}") from err
     seconds = estimate_seconds(config, seconds_per_mpx(ctx_device))
     scales = " → ".join(str(s) for s in config.scales())
+    basis = COST_BASIS.get(ctx_device, "a guess")
     return (f"≈ **{seconds:.0f} s** on {ctx_device.upper()} for {int(iterations)} iterations over scales "
-            f"{scales} px (square image; measured {seconds_per_mpx(ctx_device):.2f} s per megapixel-iteration; "
+            f"{scales} px (square image; {seconds_per_mpx(ctx_device):.2f} s per megapixel-iteration, {basis}; "
             f"a busy machine is slower).")
 
 
@@ -114,6 +116,7 @@ def remember_cost(device_type: str, step, config: StyleConfig, aspect: float) ->
     work = estimate_seconds(config, 1.0, aspect)
     with _cost_lock:
         MEASURED_COST[device_type] = step.elapsed / work
+        COST_BASIS[device_type] = "measured by this server's last run"
 
 
 def out_of_memory_message(device: torch.device, size: int) -> str:
@@ -127,7 +130,7 @@ def out_of_memory_message(device: torch.device, size: int) -> str:
 
 def make_handlers(ctx: AppContext):
     """The tab's event handlers, closed over the app context."""
-    device_type = ctx.device.type
+    device_type = call_device(ctx.device).type  # where runs happen (the GPU on ZeroGPU)
 
     def stop_event(request: gr.Request | None) -> StopFlag:
         # Also a file: on ZeroGPU the run is in a forked worker that sees no main-process memory.
@@ -237,12 +240,14 @@ def build_style_inputs(device_type: str) -> StyleWidgets:
 
 def build_style_tab(ctx: AppContext) -> None:
     """Build the Style tab."""
+    run_device = call_device(ctx.device)  # the app's device, or a ZeroGPU call's GPU
+    where = "a ZeroGPU GPU, attached per run" if run_device != ctx.device else describe(ctx.device)
     gr.Markdown("Paint a photo in the style of a painting (Gatys et al.'s neural style transfer). "
-                f"Runs on {describe(ctx.device)}.")
+                f"Runs on {where}.")
     on_stylize, on_stop = make_handlers(ctx)
     with gr.Row():
         with gr.Column(scale=1):
-            widgets = build_style_inputs(ctx.device.type)
+            widgets = build_style_inputs(run_device.type)
         with gr.Column(scale=1):
             preview = gr.Image(type="pil", label="Live preview", height=320, interactive=False, elem_id="style-preview")
             status = gr.Markdown("Pick a photo and a painting, then press Stylize.")
@@ -251,7 +256,7 @@ def build_style_tab(ctx: AppContext) -> None:
             download = gr.DownloadButton("Download PNG (full size)")
     build_examples(widgets, preview, before_after)
     iterations, size = widgets.inputs[1 + 2 * STYLE_SLOTS + 3], widgets.inputs[1 + 2 * STYLE_SLOTS + 4]
-    device_box = gr.State(ctx.device.type)
+    device_box = gr.State(run_device.type)
     gr.on([iterations.change, size.change], on_estimate, [iterations, size, device_box], widgets.estimate,
           api_name="style_estimate", show_progress="hidden")
     widgets.run.click(on_stylize, widgets.inputs, [preview, before_after, plot, status, download],
