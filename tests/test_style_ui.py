@@ -65,3 +65,19 @@ def test_browser_run_updates_preview(page, artifacts_dir):
     page.evaluate("window.scrollTo(0, 0)")
     shot = page.screenshot(full_page=True, clip={"x": 0, "y": 0, "width": 1280, "height": 1150})
     save_readme_screenshot(shot, "screenshot-style.png", colors=128)
+
+
+def test_time_estimate_learns_from_real_runs_not_from_tiny_ones(monkeypatch):
+    """A 96 px test run is mostly per-iteration overhead: learning from it would triple later estimates."""
+    from types import SimpleNamespace
+
+    from style.transfer import StyleConfig
+    from ui import style as tab
+
+    monkeypatch.setattr(tab, "MEASURED_COST", dict(tab.MEASURED_COST))
+    monkeypatch.setattr(tab, "COST_BASIS", dict(tab.COST_BASIS))
+    tab.remember_cost("cpu", SimpleNamespace(stopped=False, elapsed=2.5), StyleConfig(size=96, iterations=20), 1.0)
+    assert tab.MEASURED_COST["cpu"] == 4.5 and "2-core" in tab.on_estimate(120, 256, "cpu")
+    tab.remember_cost("cpu", SimpleNamespace(stopped=False, elapsed=39.0), StyleConfig(size=256, iterations=120), 1.0)
+    assert tab.MEASURED_COST["cpu"] == pytest.approx(10.0, rel=0.05)  # 39 s over 3.9 megapixel-iterations
+    assert "this server's last run" in tab.on_estimate(120, 256, "cpu")

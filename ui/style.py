@@ -35,6 +35,7 @@ DEFAULTS = StyleConfig()
 # measured on the 2-core development machine (4.0-4.5 at 256 and 384 px, 27 Nov 2026); on GPUs a
 # guess, as no GPU has run here yet. A finished run replaces its device's value with what it measured.
 MEASURED_COST = {"cpu": 4.5, "cuda": 0.15, "mps": 2.0}
+MIN_WORK = 1.0  # megapixel-iterations a run must do to update the estimate (the default 256 px run does 3.9)
 COST_BASIS = {"cpu": "measured on a 2-core CPU", "cuda": "a guess until the first run", "mps": "a guess until the first run"}
 _cost_lock = threading.Lock()
 EXAMPLE_RESULT = ASSETS / "results" / "astronaut_great_wave.jpg"
@@ -110,10 +111,11 @@ def status_line(step) -> str:
 
 
 def remember_cost(device_type: str, step, config: StyleConfig, aspect: float) -> None:
-    """Update the time estimate with what this run measured (only full runs count)."""
-    if step.stopped or step.elapsed <= 0:
-        return
+    """Update the time estimate with what this run measured (only full runs of some size count: in a
+    tiny run, per-iteration overheads dominate and would make every later estimate 3x too long)."""
     work = estimate_seconds(config, 1.0, aspect)
+    if step.stopped or step.elapsed <= 0 or work < MIN_WORK:
+        return
     with _cost_lock:
         MEASURED_COST[device_type] = step.elapsed / work
         COST_BASIS[device_type] = "measured by this server's last run"
