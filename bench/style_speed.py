@@ -39,7 +39,6 @@ from weights.fetch import ensure
 ASSETS = Path(__file__).resolve().parents[1] / "assets"
 STYLE_LAYERS = ("conv1_1_pre", "conv1_2_pre", "conv2_1_pre", "conv2_2_pre", "conv3_1_pre")  # conv_1..conv_5
 CONTENT_LAYER = "conv2_2_pre"  # the tutorial's conv_4
-PER_ITERATION_SPREAD: dict[int, str] = {}  # size -> the runs' ranges, for the row's note
 
 
 def load_pair(size: int) -> tuple[Image.Image, Image.Image]:
@@ -99,8 +98,9 @@ def run_ours(content, style, config: StyleConfig, loss_fn, target: float, device
     return {"seconds": busy, "reached": reached, "per_iter": top_time / max(1, top_iters), "best": best}
 
 
-def per_iteration_interleaved(size: int, device: torch.device, calls: int = 20, rounds: int = 3) -> tuple[float, float]:
-    """Seconds per full-res iteration, (reference, ours): short runs alternated, best of `rounds`.
+def per_iteration_interleaved(size: int, device: torch.device, calls: int = 20,
+                              rounds: int = 3) -> tuple[float, float, str]:
+    """Seconds per full-res iteration, (reference, ours, the runs' ranges): short runs alternated, best of `rounds`.
 
     Steady state: the time from the first iteration's end to the last one's, over the iterations
     between (each side's one-off setup, building targets and preparing images, is in the
@@ -119,9 +119,9 @@ def per_iteration_interleaved(size: int, device: torch.device, calls: int = 20, 
         ref_runs.append((stamps[-1] - stamps[0]) / (len(stamps) - 1))
         stamps = [time.perf_counter() for _step in stylize(content, [style], None, config, device)]
         ours_runs.append((stamps[-2] - stamps[0]) / (len(stamps) - 2))  # the last also converts the result
-    PER_ITERATION_SPREAD[size] = (f"best of {rounds}; ours {min(ours_runs):.3f}-{max(ours_runs):.3f} s, "
-                                  f"reference {min(ref_runs):.3f}-{max(ref_runs):.3f} s")
-    return min(ref_runs), min(ours_runs)
+    spread = (f"best of {rounds}; ours {min(ours_runs):.3f}-{max(ours_runs):.3f} s, "
+              f"reference {min(ref_runs):.3f}-{max(ref_runs):.3f} s")
+    return min(ref_runs), min(ours_runs), spread
 
 
 def measure(size: int, steps: int, lower_iters: int, dev: torch.device) -> list[dict]:
@@ -134,10 +134,10 @@ def measure(size: int, steps: int, lower_iters: int, dev: torch.device) -> list[
     ours = run_ours(content, style, equivalent_config(content, style, steps, lower_iters, dev), loss_fn,
                     loss_fn(reference["image"].detach()), dev)
     device = f"cpu ({torch.get_num_threads()} threads)" if dev.type == "cpu" else dev.type
-    ref_it, ours_it = per_iteration_interleaved(size, dev)
+    ref_it, ours_it, spread = per_iteration_interleaved(size, dev)
     rows = [{"what": f"style: s per full-res iteration, {size} px (steady state, alternated, best of 3x20)",
              "ours": round(ours_it, 4), "reference": round(ref_it, 4), "unit": "s/iter",
-             "ratio": round(ref_it / ours_it, 2), "device": device, "note": PER_ITERATION_SPREAD.get(size, "")}]
+             "ratio": round(ref_it / ours_it, 2), "device": device, "note": spread}]
     if ours["reached"] is None:
         what = (f"style: time to reference's final loss, {size} px (NOT reached: best "
                 f"{ours['best']:.4g} vs {loss_fn(reference['image'].detach()):.4g}; ours ran all)")
@@ -199,7 +199,7 @@ def main() -> None:
     if args.per_iteration_only:
         torch.set_num_threads(min(2, torch.get_num_threads()))
         for size in args.size or (256, 512):
-            r, o = per_iteration_interleaved(size, pick_device())
+            r, o, _ = per_iteration_interleaved(size, pick_device())
             print(f"style: s per full-res iteration, {size} px: ours {o:.4f} reference {r:.4f} ratio {r / o:.2f}x")
         return
     if args.size:

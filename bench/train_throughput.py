@@ -82,14 +82,21 @@ def spread_row(what: str, ours_runs: list[float], ref_runs: list[float], device:
     return {"what": what, "ours": o, "reference": r, "unit": "images/s", "ratio": o / r, "device": device, "note": note}
 
 
-def compare(folder: Path, tmp: Path, size: int, steps: int, warmup: int, device: torch.device,
-            repeats: int = 3) -> list[dict]:
-    """Both comparisons at one image size, `repeats` alternated runs each; rows of medians."""
+def ingest_folder(folder: Path, tmp: Path, size: int) -> torch.Tensor:
+    """Our one-off ingest of the folder at `size` px (its seconds are printed, not timed as training)."""
     from gan.data import IngestConfig, ingest
 
     t0 = time.perf_counter()
     images = ingest([folder], tmp / f"ingest-{size}", IngestConfig(image_size=size, channels=3)).images
-    ingest_s = time.perf_counter() - t0
+    print(f"data: {folder} ({images.shape[0]} images at {size} px); our one-off ingest: "
+          f"{time.perf_counter() - t0:.2f} s")
+    return images
+
+
+def compare(folder: Path, tmp: Path, images: torch.Tensor, steps: int, warmup: int, device: torch.device,
+            repeats: int = 3) -> list[dict]:
+    """Both comparisons at the images' size, `repeats` alternated runs each; rows of medians."""
+    size = images.shape[-1]
     loader = ref.make_dataloader(str(image_folder_root(folder, tmp)), size, 64, workers=2)
     runs: dict[str, list[float]] = {"ref_users": [], "ours_users": [], "ref_compute": [], "ours_compute": []}
     for _ in range(repeats):  # alternated, so that a change in the machine's load hits both sides
@@ -99,7 +106,6 @@ def compare(folder: Path, tmp: Path, size: int, steps: int, warmup: int, device:
         runs["ref_compute"].append(ref.train(tensor_batches(images), steps, warmup, device=str(device),
                                              image_size=size))
         runs["ours_compute"].append(ours(images, steps, warmup, device))
-    print(f"data: {folder} ({images.shape[0]} images at {size} px); our one-off ingest: {ingest_s:.2f} s")
     dev = describe(device)
     return [
         spread_row(f"DCGAN training, as users run it ({size} px, batch 64)", runs["ours_users"], runs["ref_users"], dev),
@@ -119,20 +125,18 @@ def run(quick: bool = False, data: Path | None = None, steps: int | None = None,
     with tempfile.TemporaryDirectory() as tmp_name:
         tmp = Path(tmp_name)
         folder = data or (EMOJI if EMOJI.is_dir() else synthetic_folder(tmp))
+        images = {size: ingest_folder(folder, tmp, size) for size in sizes}
         for size in sizes:
             scaled = steps * (64 // size) ** 2 if device.type == "cpu" else steps  # a GPU is launch-bound here
-            rows += compare(folder, tmp, size, scaled, warmup, device, 1 if quick else 3)
+            rows += compare(folder, tmp, images[size], scaled, warmup, device, 1 if quick else 3)
         if device.type == "cuda":
-            rows.append(compiled_row(folder, tmp, steps, device))
+            rows.append(compiled_row(images[64] if 64 in images else ingest_folder(folder, tmp, 64), steps, device))
     return rows
 
 
-def compiled_row(folder: Path, tmp: Path, steps: int, device: torch.device) -> dict:
+def compiled_row(images: torch.Tensor, steps: int, device: torch.device) -> dict:
     """Ours with and without torch.compile, 64 px compute only (measured on this CPU: no gain, 23 s of
     compiling, so the app does not compile; this row decides it for CUDA)."""
-    from gan.data import IngestConfig, ingest
-
-    images = ingest([folder], tmp / "ingest-compiled", IngestConfig(image_size=64, channels=3)).images
     eager = ours(images, steps, 2, device)
     compiled = ours(images, steps, 5, device, compiled=True)  # warm-up pays the compiles (and recompiles)
     return {"what": "DCGAN training, compute only (64 px): ours + torch.compile vs ours eager", "ours": compiled,
