@@ -25,7 +25,7 @@ import torch
 import torch.multiprocessing as mp
 
 from bench import free_port
-from gan.distributed import DistEnv, DistributedTrainer, device_for, setup, teardown
+from gan.train.distributed import DistEnv, DistributedTrainer, device_for, setup, teardown
 from gan.train import TrainConfig
 
 CONFIG = dict(image_size=64, nc=3, nz=100, ngf=32, ndf=32, batch_size=64, diffaugment="",

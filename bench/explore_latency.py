@@ -21,8 +21,8 @@ import torch
 
 from bench import free_port, has_module, skipped_row
 from common.device import describe, pick_device
-from gan import latent as L
-from gan import zoo
+from gan.explorer import latent as L
+from gan.explorer import zoo
 
 MODEL_ID = "dcgan-faces-64"
 

@@ -1,4 +1,4 @@
-"""Ingest speed: `gan.data.ingest` against the PyTorch DCGAN example's way of reading a folder.
+"""Ingest speed: `gan.ingest.data.ingest` against the PyTorch DCGAN example's way of reading a folder.
 
 The reference is how pytorch/examples `dcgan/main.py` reads an image folder: torchvision
 `ImageFolder` with `Resize(S)`, `CenterCrop(S)`, `ToTensor()`, `Normalize(0.5, 0.5)`, here for one
@@ -21,7 +21,7 @@ import torchvision.datasets as dset  # imported here, not inside the timed call
 import torchvision.transforms as transforms
 from PIL import Image
 
-from gan.data import IngestConfig, ingest
+from gan.ingest.data import IngestConfig, ingest
 
 
 def _smooth(rng: np.random.Generator, h: int, w: int) -> Image.Image:

@@ -1,6 +1,6 @@
 """A 60-frame latent interpolation exported as a looping GIF at 256 px: ours against the notebook way.
 
-Ours: `gan.latent.interpolate` (one batched forward pass under inference_mode, slerp) +
+Ours: `gan.explorer.latent.interpolate` (one batched forward pass under inference_mode, slerp) +
 `animation_bytes` (ping-pong loop). Reference: bench/reference/notebook_interpolation.py
 (one forward pass per frame, lerp). Same model, same endpoints, same process, alternating.
 Run: `python -m bench.interpolation [--quick]`.
@@ -17,8 +17,8 @@ import torch
 
 from bench.reference.notebook_interpolation import interpolation_gif
 from common.device import pick_device
-from gan import latent as L
-from gan import zoo
+from gan.explorer import latent as L
+from gan.explorer import zoo
 
 FRAMES, SIZE, MODEL_ID = 60, 256, "dcgan-faces-64"
 

@@ -26,7 +26,7 @@ from bench.reference import dcgan_example as ref
 from common.device import describe, pick_device
 from gan.train import TrainConfig, Trainer
 
-EMOJI = Path(__file__).resolve().parents[1] / "runs" / "emoji-faces"  # written by gan.datasets.emoji_faces
+EMOJI = Path(__file__).resolve().parents[1] / "runs" / "emoji-faces"  # written by tools.datasets.emoji_faces
 
 
 def synthetic_folder(root: Path, n: int = 256, size: int = 72) -> Path:
@@ -84,7 +84,7 @@ def spread_row(what: str, ours_runs: list[float], ref_runs: list[float], device:
 
 def ingest_folder(folder: Path, tmp: Path, size: int) -> torch.Tensor:
     """Our one-off ingest of the folder at `size` px (its seconds are printed, not timed as training)."""
-    from gan.data import IngestConfig, ingest
+    from gan.ingest.data import IngestConfig, ingest
 
     t0 = time.perf_counter()
     images = ingest([folder], tmp / f"ingest-{size}", IngestConfig(image_size=size, channels=3)).images

@@ -1,1 +1,3 @@
-"""DCGAN engine: models, latent-space tools, data ingest, training. Imports no gradio; no side effects."""
+"""DCGAN engine in three parts: `gan.explorer` (model, latent maths, rendering, zoo), `gan.ingest`
+(safe reading of uploads, streaming shards) and `gan.train` (config, trainer, losses, checkpoints, CLI).
+Imports no gradio; importing it has no side effects."""

@@ -24,7 +24,7 @@ def free_port() -> int:
 @pytest.fixture
 def tiny_config():
     """A DCGAN config small enough for millisecond tests."""
-    from gan.model import DCGANConfig
+    from gan.explorer.model import DCGANConfig
 
     return DCGANConfig(image_size=32, nc=3, nz=8, ngf=4, ndf=4)
 

@@ -14,7 +14,7 @@ import pytest
 import torch
 from PIL import Image
 
-from gan.data import ImageDataset, IngestConfig, IngestError, Skipped, ingest
+from gan.ingest.data import ImageDataset, IngestConfig, IngestError, Skipped, ingest
 
 RED, BLUE = (255, 0, 0), (0, 0, 255)
 PIL_LIMIT = Image.MAX_IMAGE_PIXELS
@@ -423,7 +423,7 @@ def test_file_vanishing_mid_ingest_is_reported(tmp_path: Path):
 
 
 def test_zip_reader_counts_real_bytes(tmp_path: Path):
-    from gan.sources import Collector, Refused
+    from gan.ingest.sources import Collector, Refused
 
     z = zip_with(tmp_path / "z.zip", [("big.bmp", np.random.default_rng(0).bytes(300_000))])
     collector = Collector(IngestConfig().limits())

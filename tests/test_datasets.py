@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from gan import datasets
-from gan.datasets import DatasetUnavailable, emoji_faces
+from tools import datasets
+from tools.datasets import DatasetUnavailable, emoji_faces
 
 EMOJI = [
     {"image": "1f600.png", "category": "Smileys & Emotion", "subcategory": "face-smiling", "has_img_google": True},

@@ -19,9 +19,9 @@ import torch.multiprocessing as mp
 from PIL import Image
 from safetensors.torch import load_file, save_file
 
-from gan.data import IngestConfig
-from gan.distributed import DistEnv, DistributedTrainer, ShardSampler, setup, teardown
-from gan.streaming import Shard, ShardStream, find_shards, make_loader, read_tar
+from gan.ingest.data import IngestConfig
+from gan.train.distributed import DistEnv, DistributedTrainer, ShardSampler, setup, teardown
+from gan.ingest.streaming import Shard, ShardStream, find_shards, make_loader, read_tar
 from gan.train import TrainConfig, Trainer
 from tests.conftest import free_port
 
@@ -188,8 +188,8 @@ def test_torchrun_cli_then_resume_on_one_process(tmp_path):
     import subprocess
     import sys
 
-    from gan.model import load_generator
-    from gan.train_cli import main
+    from gan.explorer.model import load_generator
+    from gan.train.cli import main
 
     folder = tmp_path / "images"
     folder.mkdir()
@@ -210,8 +210,8 @@ def test_torchrun_cli_then_resume_on_one_process(tmp_path):
 
 
 def test_stream_cli(shards, tmp_path, capsys):
-    from gan.model import load_generator
-    from gan.train_cli import main
+    from gan.explorer.model import load_generator
+    from gan.train.cli import main
 
     out = tmp_path / "run"
     main(["--data", str(shards), "--out", str(out), "--stream", "--workers", "2", "--steps", "4", *CLI_TINY])

@@ -14,9 +14,9 @@ import pytest
 from tests.conftest import save_readme_screenshot
 from PIL import Image
 
-from gan import latent as L
-from gan import zoo
-from gan.model import DCGANConfig, Generator
+from gan.explorer import latent as L
+from gan.explorer import zoo
+from gan.explorer.model import DCGANConfig, Generator
 
 NEUTRAL = ["dcgan-faces-64", 7, 1.0, "nearest", "256", 0]
 

@@ -11,8 +11,8 @@ import pytest
 import torch
 from PIL import Image
 
-from gan.checkpoint import CHECKPOINT_FILE
-from gan.data import ImageDataset, IngestReport
+from gan.train.checkpoint import CHECKPOINT_FILE
+from gan.ingest.data import ImageDataset, IngestReport
 from gan.train import TrainConfig, Trainer
 from ui import train as T
 from ui import train_resume as resume
@@ -130,7 +130,7 @@ def test_corrupt_weights_give_the_fix_and_the_other_tabs_work(tmp_path, monkeypa
     from gradio_client import Client, handle_file
 
     from app import build_demo, serve
-    from gan import zoo
+    from gan.explorer import zoo
     from tests.conftest import free_port
     from weights.fetch import model_dir
 

@@ -1,4 +1,4 @@
-"""gan.latent: seeded sampling, truncation, interpolation, GANSpace directions, recipes."""
+"""gan.explorer.latent: seeded sampling, truncation, interpolation, GANSpace directions, recipes."""
 
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ import pytest
 import torch
 from PIL import Image
 
-from gan import latent as L
-from gan.model import DCGANConfig, Generator, load_generator
+from gan.explorer import latent as L
+from gan.explorer.model import DCGANConfig, Generator, load_generator
 
 SMALL = L.DirectionConfig(n_samples=256, k=4, layer=2)
 

@@ -7,7 +7,7 @@ import json
 import pytest
 import torch
 
-from gan.model import DCGANConfig, Discriminator, Generator, ModelLoadError, load_generator
+from gan.explorer.model import DCGANConfig, Discriminator, Generator, ModelLoadError, load_generator
 
 
 @pytest.mark.parametrize("size", [32, 64, 128])

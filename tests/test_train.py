@@ -9,11 +9,12 @@ import pytest
 import torch
 from safetensors import safe_open
 
-from gan.checkpoint import CHECKPOINT_FILE
-from gan.diffaugment import diff_augment, parse_policy
-from gan.health import HealthMonitor, diversity
-from gan.model import load_generator
-from gan.train import TrainConfig, Trainer, TrainError, d_loss, suggest_config
+from gan.train.checkpoint import CHECKPOINT_FILE
+from gan.train.diffaugment import diff_augment, parse_policy
+from gan.train.health import HealthMonitor, diversity
+from gan.explorer.model import load_generator
+from gan.train import TrainConfig, Trainer, TrainError, suggest_config
+from gan.train.losses import d_loss
 
 
 def tiny(**kw) -> TrainConfig:
@@ -125,7 +126,7 @@ def test_resume_may_change_how_it_learns_but_not_what_it_is(tmp_path, images):
 def test_resume_takes_a_checkpoint_from_another_kind_of_device(tmp_path, images, caplog):
     """A checkpoint written on CUDA carries a 16-byte generator state and `fused: True`; on this
     CPU it must resume (reseeded, with this device's optimiser settings), not crash."""
-    from gan.checkpoint import load_checkpoint, save_checkpoint
+    from gan.train.checkpoint import load_checkpoint, save_checkpoint
 
     list(Trainer(tiny(steps=6), out_dir=tmp_path).run(images))
     state = load_checkpoint(tmp_path)
@@ -145,7 +146,7 @@ def test_resume_takes_a_checkpoint_from_another_kind_of_device(tmp_path, images,
 def test_loaded_adam_moments_take_the_parameters_memory_layout():
     """On CUDA the weights are channels_last and fused Adam refuses moments of another layout;
     checkpoints hold contiguous tensors, so loading must re-lay them out like the parameters."""
-    from gan.train import adopt_optimizer_state
+    from gan.train.trainer import adopt_optimizer_state
 
     weight = torch.nn.Parameter(torch.randn(8, 4, 3, 3).contiguous(memory_format=torch.channels_last))
     opt = torch.optim.Adam([weight], lr=1e-3)

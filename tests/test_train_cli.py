@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from gan.model import load_generator
-from gan.train_cli import main
+from gan.explorer.model import load_generator
+from gan.train.cli import main
 
 TINY = ["--size", "32", "--nz", "8", "--ngf", "4", "--ndf", "4", "--batch-size", "4",
         "--sample-every", "2", "--checkpoint-every", "2", "--n-samples", "4"]

@@ -13,7 +13,7 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from gan.model import DCGANConfig, Generator, load_generator
+from gan.explorer.model import DCGANConfig, Generator, load_generator
 from weights import fetch
 from weights.manifest import DCGAN_FACES
 

@@ -1,4 +1,4 @@
-"""gan.zoo: resolving, loading once, uploads (zip safety, no pickles, strict keys), the Hub offline."""
+"""gan.explorer.zoo: resolving, loading once, uploads (zip safety, no pickles, strict keys), the Hub offline."""
 
 from __future__ import annotations
 
@@ -8,9 +8,9 @@ import zipfile
 import pytest
 import torch
 
-from gan import zoo
-from gan.latent import DirectionConfig
-from gan.model import Generator, ModelLoadError
+from gan.explorer import zoo
+from gan.explorer.latent import DirectionConfig
+from gan.explorer.model import Generator, ModelLoadError
 
 SMALL = DirectionConfig(n_samples=128, k=4)
 

@@ -1,4 +1,4 @@
-"""Explore tab: a pretrained DCGAN's latent space under sliders (widgets <-> gan.latent / gan.zoo).
+"""Explore tab: a pretrained DCGAN's latent space under sliders (widgets <-> gan.explorer.latent / gan.explorer.zoo).
 
 The slider path is kept short: the model and its directions come from zoo's cached loader, the
 handler renders one 64 px image under `inference_mode`, writes PNG bytes into the session folder
@@ -19,9 +19,9 @@ from typing import Any, Callable
 import gradio as gr
 
 from common.device import intra_op_threads
-from gan import latent as L
-from gan import zoo
-from gan.model import ModelLoadError
+from gan.explorer import latent as L
+from gan.explorer import zoo
+from gan.explorer.model import ModelLoadError
 from ui.context import AppContext
 from ui.handlers import with_request
 from weights.fetch import WeightsUnavailable

@@ -1,6 +1,6 @@
 """Train tab: upload images, pick settings, watch a DCGAN learn live, then use, download or push the model.
 
-Widgets <-> `IngestConfig` / `TrainConfig` and `TrainStep` records only; the engine is gan/train.py,
+Widgets <-> `IngestConfig` / `TrainConfig` and `TrainStep` records only; the engine is gan/train/trainer.py,
 the background job and the per-device queue are ui/train_jobs.py. Every per-user thing lives in the
 session's `extras["train"]` (data set, job, run folder), keyed by `gr.Request.session_hash`.
 """
@@ -18,9 +18,9 @@ import gradio as gr
 import pandas as pd
 
 from common.device import describe
-from gan.card import grid_to_pil
-from gan.checkpoint import read_config
-from gan.data import ImageDataset, IngestConfig, IngestError, ingest
+from gan.train.card import grid_to_pil
+from gan.train.checkpoint import read_config
+from gan.ingest.data import ImageDataset, IngestConfig, IngestError, ingest
 from gan.train import LIMITS, TrainConfig, Trainer, TrainError, measure_step_seconds, suggest_config
 from ui import train_resume as resume
 from ui.context import AppContext, SessionState

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 
 import torch
 
-from gan.card import grid_uint8
+from gan.train.card import grid_uint8
 from gan.train import Trainer, TrainStep
 
 log = logging.getLogger(__name__)

@@ -19,8 +19,8 @@ from pathlib import Path
 import torch
 from safetensors.torch import load_file, save_file
 
-from gan.checkpoint import CHECKPOINT_FILE
-from gan.data import ImageDataset, IngestReport
+from gan.train.checkpoint import CHECKPOINT_FILE
+from gan.ingest.data import ImageDataset, IngestReport
 from ui.context import AppContext, SessionState
 
 TOKEN = re.compile(r"[0-9a-f]{32}")  # what secrets.token_hex(16) makes; anything else is ignored

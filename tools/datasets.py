@@ -6,7 +6,7 @@ checks the tarball's integrity against the registry), selects the emoji from the
 Nothing is extracted by path: each PNG is read from the tarball by its exact member name and
 written under its own file name, so the archive cannot place files elsewhere.
 
-    python -m gan.datasets faces runs/emoji-faces
+    python -m tools.datasets faces runs/emoji-faces
 """
 
 import json
@@ -101,10 +101,10 @@ def _copy_member(tar: tarfile.TarFile, name: str, dest: Path) -> bool:
 
 
 def main(argv: list[str] | None = None) -> None:
-    """CLI: `python -m gan.datasets faces|flags DEST`."""
+    """CLI: `python -m tools.datasets faces|flags DEST`."""
     args = sys.argv[1:] if argv is None else argv
     if len(args) != 2 or args[0] not in SETS:
-        print(f"usage: python -m gan.datasets {{{'|'.join(SETS)}}} DEST")
+        print(f"usage: python -m tools.datasets {{{'|'.join(SETS)}}} DEST")
         raise SystemExit(2)
     logging.basicConfig(level=logging.INFO)
     out = emoji_faces(Path(args[1]), args[0])

@@ -6,8 +6,8 @@ from dataclasses import asdict, dataclass, fields
 
 import torch
 
-from gan.diffaugment import parse_policy
-from gan.model import DCGANConfig
+from gan.train.diffaugment import parse_policy
+from gan.explorer.model import DCGANConfig
 
 LOSSES = ("bce", "hinge")
 DEFAULT_POLICY = "color,translation,cutout"

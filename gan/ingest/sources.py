@@ -1,6 +1,6 @@
 """Safe enumeration of uploaded files: folders, loose files and zip archives, read in place.
 
-`gan.data.ingest` turns what the visitor uploads into a flat list of `Entry` objects (a name the
+`gan.ingest.data.ingest` turns what the visitor uploads into a flat list of `Entry` objects (a name the
 visitor knows and a bounded reader) plus `Refusal`s for what must not be read at all. Zip members
 are read straight out of the archive, never extracted, so no member can write anywhere; members
 that would escape the archive (`../`, absolute paths, drive letters), symlinks, encrypted and

@@ -4,7 +4,7 @@ A *shard* is one plain tar file of images (`000001.jpg`, `000002.png`, ...; othe
 WebDataset's `.cls` / `.json` are ignored) or, for a folder, a group of `FILES_PER_SHARD` files.
 Each rank and each DataLoader worker reads only its own shards (a rank takes every world_size-th
 shard, its workers split those), in an order reshuffled every epoch, through a small shuffle buffer.
-Images are decoded and resized by `gan.data.decode` (the same as the in-memory ingest) and arrive as
+Images are decoded and resized by `gan.ingest.data.decode` (the same as the in-memory ingest) and arrive as
 uint8 batches (N, C, S, S). Tar members are read with the stdlib `tarfile` in stream mode and never
 extracted; a member that escapes the archive, a link, a device, a nested archive or one over the
 size cap is skipped with a reason, as is anything that does not decode. Duplicates are not looked
@@ -23,8 +23,8 @@ from typing import Iterator
 import torch
 from torch.utils.data import DataLoader, IterableDataset, get_worker_info
 
-from gan.data import IngestConfig, decode
-from gan.sources import Refused, checked_size, read_file, walk
+from gan.ingest.data import IngestConfig, decode
+from gan.ingest.sources import Refused, checked_size, read_file, walk
 
 log = logging.getLogger(__name__)
 
@@ -70,7 +70,7 @@ def find_shards(sources: list[Path], files_per_shard: int = FILES_PER_SHARD) -> 
 
 
 def tar_problem(member: tarfile.TarInfo, config: IngestConfig) -> Refused | None:
-    """Why a tar member must not be read (the checks gan.sources makes for zip members), or None."""
+    """Why a tar member must not be read (the checks gan.ingest.sources makes for zip members), or None."""
     raw = member.name.replace("\\", "/")
     if raw.startswith("/") or (len(raw) > 1 and raw[1] == ":") or ".." in PurePosixPath(raw).parts:
         return Refused("path escapes the archive", "unsafe archive member")
@@ -113,7 +113,7 @@ def read_files(files: tuple[tuple[Path, str], ...], config: IngestConfig) -> Ite
 
 
 def _decode(data: bytes, config: IngestConfig) -> object:
-    """gan.data.decode -> (C, S, S) uint8 tensor, or the Refused it raised."""
+    """gan.ingest.data.decode -> (C, S, S) uint8 tensor, or the Refused it raised."""
     if not data:
         return Refused("empty file", "empty")
     if len(data) > config.max_upload_bytes:

@@ -1,7 +1,7 @@
 """Ingest a visitor's images into one in-memory uint8 tensor, with a report of everything skipped.
 
 `ingest(sources, work_dir)` accepts folders, loose image files and zip archives (see
-`gan.sources` for how archives are read in place and bounded). Each file is decoded by content,
+`gan.ingest.sources` for how archives are read in place and bounded). Each file is decoded by content,
 not by its suffix, with Pillow restricted to PNG, JPEG, WebP, BMP, GIF and TIFF; EXIF orientation
 is applied; palette, grey, alpha (composited on a background), CMYK and 16-bit images become RGB
 (or L); the centre square is resized with Lanczos to `image_size`. Anything that cannot be used is
@@ -32,8 +32,8 @@ import numpy as np
 import torch
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from .model import SUPPORTED_SIZES
-from .sources import ZIP_MAGIC, Collector, Entry, Limits, Refused
+from gan.explorer.model import SUPPORTED_SIZES
+from gan.ingest.sources import ZIP_MAGIC, Collector, Entry, Limits, Refused
 
 log = logging.getLogger(__name__)
 

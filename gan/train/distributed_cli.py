@@ -1,6 +1,6 @@
 """`python -m gan.train` under torchrun (several processes) or with `--stream`: the DistributedTrainer path.
 
-`gan.train_cli.main` comes here when WORLD_SIZE > 1 (torchrun sets it) or when `--stream` is given.
+`gan.train.cli.main` comes here when WORLD_SIZE > 1 (torchrun sets it) or when `--stream` is given.
 Every rank runs this; rank 0 alone prints, draws the progress bar and writes (checkpoints, samples,
 metrics, plots, the exported model). See docs/distributed.md for the commands.
 """
@@ -17,16 +17,16 @@ import torch
 from tqdm import tqdm
 
 from common.device import describe
-from gan.checkpoint import CHECKPOINT_FILE, read_config
-from gan.data import IngestConfig
-from gan.distributed import DistEnv, DistributedTrainer, device_for, launched_by_torchrun, setup, teardown
-from gan.plot import metrics_plot
-from gan.streaming import count_images, find_shards, make_loader
-from gan.train import suggest_config
+from gan.train.checkpoint import CHECKPOINT_FILE, read_config
+from gan.ingest.data import IngestConfig
+from gan.train.distributed import DistEnv, DistributedTrainer, device_for, launched_by_torchrun, setup, teardown
+from gan.train.plot import metrics_plot
+from gan.ingest.streaming import count_images, find_shards, make_loader
+from gan.train.trainer import suggest_config
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    """The options of this path (the rest are gan.train_cli's)."""
+    """The options of this path (the rest are gan.train.cli's)."""
     parser.add_argument("--stream", action="store_true",
                         help="stream images from tar shards / a folder with DataLoader workers instead of "
                              "loading the set into memory (for sets larger than memory)")
@@ -49,7 +49,7 @@ def _shape(args: argparse.Namespace, over: dict) -> tuple[int, int]:
 
 def _in_memory(args: argparse.Namespace, env: DistEnv, size: int, nc: int) -> torch.Tensor:
     """Every rank ingests the same sources (deterministic); only rank 0 keeps the report in --out."""
-    from gan.data import ingest
+    from gan.ingest.data import ingest
 
     config = IngestConfig(image_size=size, channels=nc)
     sources = [Path(p) for p in args.data]
@@ -63,7 +63,7 @@ def _in_memory(args: argparse.Namespace, env: DistEnv, size: int, nc: int) -> to
 
 def _trainer(args: argparse.Namespace, env: DistEnv, device: torch.device, n_images: int) -> DistributedTrainer:
     """Fresh, or resumed from --out's checkpoint (written by any number of ranks)."""
-    from gan.train_cli import _overrides
+    from gan.train.cli import _overrides
 
     over = _overrides(args)
     if args.resume and (args.out / CHECKPOINT_FILE).is_file():
@@ -76,7 +76,7 @@ def _trainer(args: argparse.Namespace, env: DistEnv, device: torch.device, n_ima
 
 def train(args: argparse.Namespace) -> Path | None:
     """Join the job, train this rank's share, and (rank 0) export; returns the model folder on rank 0."""
-    from gan.train_cli import _overrides
+    from gan.train.cli import _overrides
 
     env = DistEnv.from_environ()
     device = device_for(env, args.device)

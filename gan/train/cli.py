@@ -19,9 +19,9 @@ import torch
 from tqdm import tqdm
 
 from common.device import describe, pick_device
-from gan.checkpoint import CHECKPOINT_FILE, read_config
-from gan.plot import metrics_plot
-from gan.train import TrainConfig, Trainer, suggest_config
+from gan.train.checkpoint import CHECKPOINT_FILE, read_config
+from gan.train.plot import metrics_plot
+from gan.train.trainer import TrainConfig, Trainer, suggest_config
 
 RENAMED = {"image_size": "size", "nc": "channels"}  # short option names for the two data-shape fields
 
@@ -41,7 +41,7 @@ def build_parser() -> argparse.ArgumentParser:
         kind = str if f.name in ("loss", "diffaugment") else type(f.default)
         parser.add_argument(f"--{name}", dest=f.name, type=kind, default=None,
                             help=f"default: suited to the data set and device ({f.default!r} in TrainConfig)")
-    from gan import distributed_cli  # --stream, --workers, --sync-bn (torchrun / streaming path)
+    from gan.train import distributed_cli  # --stream, --workers, --sync-bn (torchrun / streaming path)
 
     distributed_cli.add_arguments(parser)
     return parser
@@ -57,7 +57,7 @@ def _overrides(args: argparse.Namespace) -> dict:
 
 def _load_data(args: argparse.Namespace, size: int, channels: int):
     """Ingest the sources with the shared ingest (report printed, skipped files listed)."""
-    from gan.data import IngestConfig, ingest
+    from gan.ingest.data import IngestConfig, ingest
 
     dataset = ingest([Path(p) for p in args.data], args.out / "ingest", IngestConfig(image_size=size, channels=channels))
     print(dataset.report.summary())
@@ -116,7 +116,7 @@ def main(argv: list[str] | None = None) -> None:
     """Entry point of `python -m gan.train`."""
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     args = build_parser().parse_args(argv)
-    from gan import distributed_cli
+    from gan.train import distributed_cli
 
     try:
         # under torchrun (WORLD_SIZE > 1) or with --stream: DistributedDataParallel / streaming path

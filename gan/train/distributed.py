@@ -11,7 +11,7 @@ plain `Trainer` with these differences, each needed for correctness under DDP:
   depend on the number of ranks.
 - `config.batch_size` is the global batch: each rank takes `batch_size / world_size` images per
   step, from its shard of a per-epoch permutation of the in-memory set (`ShardSampler`), or from
-  its own tar shards / files when streaming (`gan.streaming`).
+  its own tar shards / files when streaming (`gan.ingest.streaming`).
 - Records are made every `flush_every` steps (not on a wall clock, which differs between ranks);
   the pending losses are averaged over ranks with one all_reduce per record, so the D-skip
   decision, the NaN guard and the health signals are the same on every rank.
@@ -37,8 +37,8 @@ import torch
 import torch.distributed as dist
 from torch.nn.parallel import DistributedDataParallel as DDP
 
-from gan.checkpoint import load_checkpoint
-from gan.train import TrainConfig, Trainer, TrainError, read_metrics, resumed_config
+from gan.train.checkpoint import load_checkpoint
+from gan.train.trainer import TrainConfig, Trainer, TrainError, read_metrics, resumed_config
 
 log = logging.getLogger(__name__)
 
@@ -254,7 +254,7 @@ class DistributedTrainer(Trainer):
         return self._as_float(batch).contiguous(memory_format=self._fmt)
 
     def stream(self, batches: Iterator[torch.Tensor], size: int) -> _Live:
-        """Wrap an iterator of uint8 batches (from `gan.streaming`) for `run`."""
+        """Wrap an iterator of uint8 batches (from `gan.ingest.streaming`) for `run`."""
         probe = next(batches)
         if tuple(probe.shape[1:]) != (self.config.nc, self.config.image_size, self.config.image_size):
             raise TrainError(f"The streamed images are {tuple(probe.shape[1:])} but the settings expect "

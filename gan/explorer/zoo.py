@@ -21,8 +21,8 @@ from pathlib import Path
 
 import torch
 
-from gan.latent import DirectionConfig, Directions, cached_directions
-from gan.model import Generator, ModelLoadError, load_generator
+from gan.explorer.latent import DirectionConfig, Directions, cached_directions
+from gan.explorer.model import Generator, ModelLoadError, load_generator
 from weights.fetch import ensure
 from weights.manifest import BUNDLED, SOURCES
 

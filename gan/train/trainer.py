@@ -6,7 +6,7 @@ file I/O), scalars reach the host in one sync per flush (a flush at most every ~
 sample/checkpoint is due), D's weight gradients are not computed during G's step, sampling runs
 under `torch.inference_mode`. `train_step(batch)` is pure in the sense a DistributedDataParallel
 wrapper needs: one D step + one G step on the given batch, no host sync, no I/O.
-Run `python -m gan.train --help` for the command line (gan/train_cli.py).
+Run `python -m gan.train --help` for the command line (gan/train/cli.py).
 """
 
 from __future__ import annotations
@@ -22,13 +22,13 @@ from typing import Iterator
 
 import torch
 
-from gan.card import grid_to_pil, grid_uint8, model_card, write_card
-from gan.checkpoint import TrainState, load_checkpoint, save_checkpoint
-from gan.diffaugment import diff_augment, parse_policy
-from gan.health import NAN_ADVICE, HealthMonitor, diversity
-from gan.losses import d_loss, g_loss
-from gan.model import Discriminator, Generator, init_weights
-from gan.train_config import (DEFAULT_POLICY, LIMITS, LOSSES, SMALL_DATASET, TUNABLE_ON_RESUME, TrainConfig,
+from gan.train.card import grid_to_pil, grid_uint8, model_card, write_card
+from gan.train.checkpoint import TrainState, load_checkpoint, save_checkpoint
+from gan.train.diffaugment import diff_augment, parse_policy
+from gan.train.health import NAN_ADVICE, HealthMonitor, diversity
+from gan.train.losses import d_loss, g_loss
+from gan.explorer.model import Discriminator, Generator, init_weights
+from gan.train.config import (DEFAULT_POLICY, LIMITS, LOSSES, SMALL_DATASET, TUNABLE_ON_RESUME, TrainConfig,
                                suggest_config)
 
 log = logging.getLogger(__name__)
@@ -431,8 +431,3 @@ class _Clock:
         per_step = elapsed / done if done else 0.0
         return done * self.batch_size / elapsed, per_step * max(self.total - step, 0), elapsed
 
-
-if __name__ == "__main__":
-    from gan.train_cli import main
-
-    main()

@@ -52,7 +52,7 @@ which gives smoother samples than the raw generator.
 
 ```python
 import torch
-from gan.model import load_generator  # GAN Atelier
+from gan.explorer.model import load_generator  # GAN Atelier
 G = load_generator("path/to/this/folder")  # or Generator.from_pretrained("user/repo")
 images = G(torch.randn(16, G.cfg.nz))      # (16, nc, S, S) in [-1, 1]
 ```
