@@ -31,7 +31,7 @@ from PIL import Image
 from bench.reference import neural_style_tutorial as ref
 from common.device import describe, pick_device
 from style.colour import pil_to_tensor
-from style.features import FeatureExtractor, load_backbone
+from common.backbones import FeatureExtractor, load_backbone
 from style.losses import gram
 from style.transfer import StyleConfig, stylize
 from weights.fetch import ensure

@@ -21,7 +21,7 @@ from PIL import Image
 
 from style import losses
 from style.colour import luminance, merge_luminance, pil_to_tensor, tensor_to_pil
-from style.features import BACKBONES, POOLINGS, FeatureExtractor, load_backbone, resolve_backbone
+from common.backbones import BACKBONES, POOLINGS, FeatureExtractor, load_backbone, resolve_backbone
 
 log = logging.getLogger(__name__)
 

@@ -58,7 +58,7 @@ def test_device_pack_halves_vgg_and_stays_loadable(tmp_path, monkeypatch):
     """The pack for a bare GPU box: VGG16 in float16 (half the bytes), stamped, loaded as float32."""
     from safetensors.torch import load_file
 
-    from style.features import build_vgg16_hed
+    from common.backbones import build_vgg16_hed
     from weights.fetch import ensure, model_dir, status
 
     source = ensure("vgg16-hed") / "model.safetensors"

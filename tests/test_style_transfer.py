@@ -9,7 +9,7 @@ import torch
 from PIL import Image
 
 from style.colour import pil_to_tensor, to_yiq
-from style.features import FeatureExtractor, load_backbone, resolve_backbone
+from common.backbones import FeatureExtractor, load_backbone, resolve_backbone
 from style.transfer import StyleConfig, fit_size, stylize
 
 
@@ -137,7 +137,7 @@ def test_config_validation(bad):
 
 
 def test_auto_falls_back_without_network_when_vgg19_not_cached(monkeypatch, tmp_path):
-    from style.features import BackboneUnavailable, build_vgg19_imagenet
+    from common.backbones import BackboneUnavailable, build_vgg19_imagenet
 
     monkeypatch.setattr(torch.hub, "get_dir", lambda: str(tmp_path))
     assert resolve_backbone("auto") == "vgg16-hed"

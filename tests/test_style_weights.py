@@ -58,7 +58,7 @@ def test_converter_rejects_wrong_shapes(tmp_path):
 def test_vgg16_hed_shapes_and_activation_checksum():
     from safetensors.torch import load_file
 
-    from style.features import load_backbone
+    from common.backbones import load_backbone
     from weights.fetch import ensure
 
     folder = ensure("vgg16-hed")

@@ -21,7 +21,7 @@ from PIL import Image
 
 from common.device import describe
 from common.zerogpu import StopFlag, call_device, gpu
-from style.features import BACKBONES, RANDOM_BACKBONES, BackboneUnavailable
+from common.backbones import BACKBONES, RANDOM_BACKBONES, BackboneUnavailable
 from style.transfer import INITS, OPTIMISERS, StyleConfig, estimate_seconds, stylize
 from ui.context import AppContext
 
