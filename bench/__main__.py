@@ -1,4 +1,4 @@
-"""`python -m bench [--quick] [--only NAME ...] [--out DIR]`: run every benchmark, print one table.
+"""`python -m bench [--quick] [--slow] [--only NAME ...] [--out DIR]`: run every benchmark, print one table.
 
 Each benchmark module exposes `run(quick: bool) -> list[dict]`; a row has
 what, ours, reference, unit, ratio, device (and optionally peak_mem_mb, spread, note).
@@ -23,6 +23,7 @@ import time
 from pathlib import Path
 
 BENCHMARKS = ["explore_latency", "interpolation", "train_throughput", "ingest", "style_speed", "ddp_scaling", "cold_start"]
+SLOW = ["train_quality"]  # ~45 minutes: only with --slow or --only
 COLUMNS = ["what", "ours", "reference", "unit", "ratio", "device", "peak_mem_mb", "note"]
 
 
@@ -112,13 +113,14 @@ def main(argv: list[str] | None = None) -> int:
     """Parse arguments, run, print and save the table."""
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
     parser.add_argument("--quick", action="store_true", help="fewer repeats (a smoke run)")
-    parser.add_argument("--only", nargs="*", choices=BENCHMARKS, help="run only these")
+    parser.add_argument("--only", nargs="*", choices=BENCHMARKS + SLOW, help="run only these")
+    parser.add_argument("--slow", action="store_true", help=f"also run the slow ones ({', '.join(SLOW)})")
     parser.add_argument("--out", type=Path, default=Path("bench/results"), help="folder for JSON + Markdown")
     parser.add_argument("--timeout-each", type=float, default=None, metavar="S",
                         help="stop a benchmark after S seconds (its row says so) and go on with the next")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
-    rows = run_all(args.only or BENCHMARKS, args.quick, args.out, args.timeout_each)
+    rows = run_all(args.only or BENCHMARKS + (SLOW if args.slow else []), args.quick, args.out, args.timeout_each)
     print(to_markdown(rows))
     failed = [r for r in rows if str(r.get("note", "")).startswith("FAILED")]
     return 1 if failed else 0

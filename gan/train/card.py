@@ -30,9 +30,21 @@ def grid_to_pil(grid: torch.Tensor) -> Image.Image:
     return Image.fromarray(array[:, :, 0] if array.shape[2] == 1 else array)
 
 
+def quality_section(quality: dict | None, samples: int | None = None) -> str:
+    """The card's words on the last measured KID and coverage (or that none was measured)."""
+    if not quality:
+        return "No quality measurement was taken during training (`kid_every` was 0 or the run was short)."
+    return (f"At step {quality['step']}: **KID x 1000 = {quality['kid']:.1f}** (+- {quality['kid_std']:.1f} over "
+            f"the subsets) between {samples or 'the'} generated images and the training images, on VGG16 features (conv4_3 + conv5_3, "
+            f"see GAN Atelier's docs/train.md); lower is better, 0 means indistinguishable in those features. "
+            f"It ranks runs on the same data; it is not comparable with published FID or KID values. "
+            f"Coverage {quality['coverage']:.2f}: the share of training images with a generated image among "
+            f"their 5 nearest neighbours (a held-out half of the training set scores {quality['real_coverage']:.2f}).")
+
+
 def model_card(settings: dict, dataset_size: int, steps: int, sample_file: str, data_credit: str,
-               licence: str) -> str:
-    """Markdown model card: what was trained on what, how long, with which settings."""
+               licence: str, quality: dict | None = None) -> str:
+    """Markdown model card: what was trained on what, how long, with which settings, how well."""
     rows = "\n".join(f"| `{k}` | `{v}` |" for k, v in settings.items())
     credit = data_credit or "The images were supplied by the person who trained this model."
     return f"""---
@@ -60,6 +72,10 @@ images = G(torch.randn(16, G.cfg.nz))      # (16, nc, S, S) in [-1, 1]
 ## Training data
 
 {credit}
+
+## Quality
+
+{quality_section(quality, settings.get("kid_samples"))}
 
 ## Settings
 

@@ -103,11 +103,15 @@ def train(args: argparse.Namespace) -> Path:
 
 
 def _loop(trainer: Trainer, images: torch.Tensor, stop: threading.Event) -> None:
-    """Run the trainer under a tqdm bar; print health warnings as they come."""
+    """Run the trainer under a tqdm bar; print quality measurements and health warnings as they come."""
     with tqdm(total=trainer.config.steps, initial=trainer.step, unit="step") as bar:
         for rec in trainer.run(images, stop_event=stop):
             bar.update(rec.step - bar.n)
             bar.set_postfix(loss_d=f"{rec.loss_d:.3f}", loss_g=f"{rec.loss_g:.3f}", img_s=f"{rec.images_per_s:.0f}")
+            if rec.quality is not None:
+                q = rec.quality
+                tqdm.write(f"step {rec.step}: KID x1000 {q.kid:.1f} (+- {q.kid_std:.1f}), coverage {q.coverage:.2f} "
+                           f"(your images' own: {q.real_coverage:.2f}), measured in {q.seconds:.1f} s")
             if rec.warning:
                 tqdm.write(f"warning at step {rec.step}: {rec.warning}")
 

@@ -7,6 +7,7 @@ from dataclasses import asdict, dataclass, fields
 import torch
 
 from gan.train.diffaugment import parse_policy
+from gan.train.variants import D_ARCHS, D_NORMS, G_ARCHS
 from gan.explorer.model import DCGANConfig
 
 LOSSES = ("bce", "hinge")
@@ -16,11 +17,14 @@ SMALL_DATASET = 1000  # below this many images DiffAugment is on by default (Zha
 LIMITS = {"nz": (1, 512), "ngf": (4, 256), "ndf": (4, 256), "lr_g": (1e-6, 1e-2), "lr_d": (1e-6, 1e-2),
           "beta1": (0.0, 0.99), "beta2": (0.0, 0.9999), "batch_size": (1, 512), "steps": (1, 10_000_000),
           "d_skip_threshold": (0.0, 2.0), "label_smoothing": (0.0, 0.5), "ema_decay": (0.0, 0.9999),
-          "sample_every": (1, 1_000_000), "checkpoint_every": (1, 1_000_000), "n_samples": (1, 256)}
+          "sample_every": (1, 1_000_000), "checkpoint_every": (1, 1_000_000), "n_samples": (1, 256),
+          "kid_every": (0, 1_000_000), "kid_samples": (16, 4096), "kid_budget": (0.0, 1.0)}
+FEATURE_NETS = ("vgg16-hed", "tiny-random")  # tiny-random: tests only (no learnt features)
 # What a resumed run may change: how it learns, not what it is (shapes of the weights, the fixed
 # noise of its sample grids, its image format). Changing lr_d mid-run is the lesson's remedy when D wins.
 TUNABLE_ON_RESUME = ("steps", "batch_size", "lr_g", "lr_d", "beta1", "beta2", "loss", "label_smoothing",
-                     "d_skip_threshold", "diffaugment", "ema_decay", "sample_every", "checkpoint_every")
+                     "d_skip_threshold", "diffaugment", "ema_decay", "sample_every", "checkpoint_every",
+                     "kid_every", "kid_samples", "kid_budget", "feature_net")
 
 
 @dataclass(frozen=True)
@@ -46,6 +50,13 @@ class TrainConfig:
     sample_every: int = 100
     checkpoint_every: int = 500
     n_samples: int = 64  # fixed-noise samples in each grid
+    kid_every: int = 250  # measure KID x 1000 and coverage every this many steps (0 = never)
+    kid_samples: int = 128  # generated images per measurement (its own fixed noise)
+    kid_budget: float = 0.05  # a due measurement waits while measuring took more than this share of the time
+    feature_net: str = "vgg16-hed"  # pretrained features for KID and the projected D (gan/train/kid.py)
+    g_arch: str = "dcgan"  # "dcgan", or "sle": + skip-layer excitation (FastGAN, see gan/train/variants.py)
+    d_arch: str = "dcgan"  # "dcgan", or "projected": Projected GAN's D on frozen pretrained features
+    d_norm: str = "batch"  # D's normalisation: "batch" (DCGAN) or "spectral" (spectral norm, no batch norm)
     seed: int = 0
 
     def __post_init__(self) -> None:
@@ -57,6 +68,11 @@ class TrainConfig:
             if not low <= value <= high:
                 raise ValueError(f"{name} must be between {low} and {high}, got {value!r}.")
         parse_policy(self.diffaugment)
+        if self.feature_net not in FEATURE_NETS:
+            raise ValueError(f"feature_net must be one of {', '.join(FEATURE_NETS)}, got {self.feature_net!r}.")
+        for name, allowed in (("g_arch", G_ARCHS), ("d_arch", D_ARCHS), ("d_norm", D_NORMS)):
+            if getattr(self, name) not in allowed:
+                raise ValueError(f"{name} must be one of {', '.join(allowed)}, got {getattr(self, name)!r}.")
 
     @property
     def model_config(self) -> DCGANConfig:

@@ -261,6 +261,10 @@ class DistributedTrainer(Trainer):
                              f"({self.config.nc}, {self.config.image_size}, {self.config.image_size}).")
         return _Live(probe.to(self.device), batches, size)
 
+    def _measures_quality(self, data) -> bool:
+        """Only the main process measures KID (the others would repeat the same work)."""
+        return self.env.is_main and super()._measures_quality(data)
+
     # ---- records: on step counts, averaged over ranks ---------------------------------------------
     def _due(self, clock) -> bool:
         if not self.env.distributed:

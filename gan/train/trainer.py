@@ -25,9 +25,11 @@ import torch
 from gan.train.card import grid_to_pil, grid_uint8, model_card, write_card
 from gan.train.checkpoint import TrainState, load_checkpoint, save_checkpoint
 from gan.train.diffaugment import diff_augment, parse_policy
+from gan.train.kid import Quality
 from gan.train.health import NAN_ADVICE, HealthMonitor, diversity
+from gan.train.quality import LiveQuality
 from gan.train.losses import d_loss, g_loss
-from gan.explorer.model import Discriminator, Generator, init_weights
+from gan.train.variants import build_networks
 from gan.train.config import (DEFAULT_POLICY, LIMITS, LOSSES, SMALL_DATASET, TUNABLE_ON_RESUME, TrainConfig,
                                suggest_config)
 
@@ -78,11 +80,15 @@ class TrainStep:
     samples: torch.Tensor | None = None  # uint8 grid (C, H, W) from the fixed noise, EMA generator
     warning: str | None = None  # a health signal with advice
     finished: str | None = None  # "done", "stopped" or "nan" on the run's last record
+    quality: Quality | None = None  # KID x 1000 and coverage, on the steps where they were measured
 
     def metrics(self) -> dict:
-        """The scalar part, as one line of metrics.jsonl."""
-        return {"step": self.step, "loss_d": self.loss_d, "loss_g": self.loss_g, "d_x": self.d_x,
+        """The scalar part, as one line of metrics.jsonl (with kid, kid_std, coverage where measured)."""
+        line = {"step": self.step, "loss_d": self.loss_d, "loss_g": self.loss_g, "d_x": self.d_x,
                 "d_g_z": self.d_g_z, "skipped_d": self.skipped_d, "images_per_s": round(self.images_per_s, 2)}
+        if self.quality is not None:
+            line.update(self.quality.metrics())
+        return line
 
 
 def resumed_config(config: TrainConfig, steps: int | None = None, changes: dict | None = None) -> TrainConfig:
@@ -138,9 +144,7 @@ class Trainer:
         self._fmt = torch.channels_last if self.device.type == "cuda" else torch.contiguous_format
         with torch.random.fork_rng(devices=[]):  # seeded init without touching the caller's RNG
             torch.manual_seed(config.seed)
-            self.G, self.D = Generator(config.model_config), Discriminator(config.model_config)
-            self.G.apply(init_weights)
-            self.D.apply(init_weights)
+            self.G, self.D = build_networks(config)
             noise = torch.randn(config.n_samples + 256, config.nz)
         self.G.to(self.device, memory_format=self._fmt)
         self.D.to(self.device, memory_format=self._fmt)
@@ -156,6 +160,7 @@ class Trainer:
         self._good: TrainState | None = None  # last good checkpoint, for the NaN rollback
         self._last_loss_d = float("inf")
         self.dataset_size = 0
+        self._quality: LiveQuality | None = None  # set per run (it holds the training set's features)
 
     # ---- one step (pure: no host sync, no I/O) -------------------------------------------------
     def train_step(self, real: torch.Tensor, skip_d: bool = False) -> dict[str, torch.Tensor]:
@@ -204,6 +209,7 @@ class Trainer:
         """Train on uint8 images (N, C, S, S) until config.steps or `stop_event`; yield every step."""
         data = self._prepare(data)
         monitor = HealthMonitor(diversity(self._as_float(data[:64])))
+        self._quality = LiveQuality(self.config, self.device, data) if self._measures_quality(data) else None
         if self._good is None:
             self._good = copy.deepcopy(self._state())
         clock = _Clock(self.step, self.config.steps, self.config.batch_size)
@@ -245,7 +251,7 @@ class Trainer:
     def _due(self, clock: "_Clock") -> bool:
         c = self.config
         return (self.step % c.sample_every == 0 or self.step % c.checkpoint_every == 0
-                or clock.since_flush() >= FLUSH_S)
+                or clock.since_flush() >= FLUSH_S or (self._quality is not None and self._quality.due(self.step)))
 
     def _flush(self, pending: list, monitor: HealthMonitor, clock: "_Clock") -> list[TrainStep]:
         """One host sync for all pending steps -> records; samples/checkpoint when due; NaN guard."""
@@ -262,9 +268,37 @@ class Trainer:
             rec.warning = monitor.on_losses(rec.loss_d)
             records.append(rec)
         self._last_loss_d = records[-1].loss_d
+        self._maybe_measure(records[-1], monitor)
         self._record(records)
         self._maybe_sample_and_save(records[-1], monitor)
         return records
+
+    def _maybe_measure(self, rec: TrainStep, monitor: HealthMonitor, force: bool = False) -> None:
+        """KID and coverage on the measuring grid (within the time budget), or when forced at the end."""
+        quality = self._quality
+        if quality is None or not (force or (quality.due(self.step) and quality.within_budget())):
+            return
+        rec.quality = quality.measure(self.sample, self.step)
+        rec.warning = rec.warning or monitor.on_quality(self.step, rec.quality)
+
+    def _measures_quality(self, data) -> bool:
+        """Whether this run measures KID: on in-memory data (a stream has no training set to compare with)."""
+        return isinstance(data, torch.Tensor) and self.config.kid_every > 0
+
+    def _measure_at_end(self, last: TrainStep, monitor: HealthMonitor) -> None:
+        """A run that measured before ends with a measurement of its final weights (for the model card)."""
+        quality = self._quality
+        if quality is None or quality.last_step in (None, self.step) or last.quality is not None:
+            return
+        self._maybe_measure(last, monitor, force=True)
+        if self.history and self.history[-1]["step"] == self.step:
+            self.history[-1].update(last.quality.metrics())
+            self._rewrite_metrics()
+
+    def latest_quality(self) -> dict | None:
+        """The last measured kid / kid_std / coverage of this run's history (with its step), or None."""
+        measured = [h for h in self.history if "kid" in h]
+        return {k: measured[-1][k] for k in ("step", *Quality.KEYS)} if measured else None
 
     def _maybe_sample_and_save(self, rec: TrainStep, monitor: HealthMonitor, force: bool = False) -> None:
         c = self.config
@@ -288,6 +322,7 @@ class Trainer:
         yield from records
         if last.samples is None or self.step % self.config.checkpoint_every:
             self._maybe_sample_and_save(last, monitor, force=True)
+        self._measure_at_end(last, monitor)
         last.finished = why
         yield last
 
@@ -394,7 +429,8 @@ class Trainer:
         grid = grid_uint8(self.sample())
         self.ema.to("cpu").save_pretrained(directory)
         self.ema.to(self.device)
-        card = model_card(self.config.to_dict(), self.dataset_size, self.step, "samples.png", data_credit, licence)
+        card = model_card(self.config.to_dict(), self.dataset_size, self.step, "samples.png", data_credit, licence,
+                          self.latest_quality())
         write_card(directory, card, grid)
         return directory
 

@@ -1,0 +1,121 @@
+"""Quality against training time: KID x 1000 after 1, 2, 5 and 20 minutes, the new default against the old.
+
+Both recipes train on the same folder (the 118 Noto Emoji faces by default) in one process, one after
+the other, with the same seed; the clock counts training only (it stops while KID is measured). KID
+is measured as the trainer measures it live (gan/train/kid.py), with 256 generated images. Slow (about
+2 x 20 minutes plus the measurements), so it is not part of `python -m bench` unless `--slow` is given.
+
+    python -m bench.train_quality [--data FOLDER] [--minutes 1 2 5 20] [--threads 2] [--quick]
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import tempfile
+import threading
+import time
+from dataclasses import replace
+from pathlib import Path
+
+import torch
+
+from common.device import describe, pick_device
+from gan.train import TrainConfig, Trainer, suggest_config
+
+log = logging.getLogger(__name__)
+
+EMOJI = Path(__file__).resolve().parents[1] / "runs" / "emoji-faces"  # written by tools.datasets.emoji_faces
+MINUTES = (1, 2, 5, 20)
+KID_SAMPLES = 256
+# The recipe that suggest_config gave a small set on a CPU before the measured new default.
+OLD_DEFAULT = dict(loss="bce", lr_g=2e-4, lr_d=2e-4, beta1=0.5, beta2=0.999, batch_size=32, ngf=32, ndf=32,
+                   g_arch="dcgan", d_arch="dcgan", d_norm="batch", diffaugment="color,translation,cutout",
+                   ema_decay=0.999)
+
+
+def recipes(n_images: int, device: torch.device) -> dict[str, TrainConfig]:
+    """{"new": today's suggest_config, "old": the recipe before it}, both without live measurements."""
+    quiet = dict(steps=10_000_000, sample_every=10**6, checkpoint_every=10**6, kid_every=0)
+    return {"new": suggest_config(n_images, device, **quiet), "old": suggest_config(n_images, device, **quiet, **OLD_DEFAULT)}
+
+
+def train_for(config: TrainConfig, images: torch.Tensor, marks_s: list[float], meter, device) -> list[dict]:
+    """Train until the last mark (training seconds); at each mark, KID of 256 EMA samples. One dict per mark."""
+    trainer = Trainer(config, device=device)
+    z = torch.randn(KID_SAMPLES, config.nz, generator=torch.Generator().manual_seed(config.seed + 7919))
+    stop, results, pending = threading.Event(), [], list(marks_s)
+    started, paused = time.perf_counter(), 0.0
+    for rec in trainer.run(images, stop_event=stop):
+        trained = time.perf_counter() - started - paused
+        while pending and trained >= pending[0] and not stop.is_set():
+            t0 = time.perf_counter()
+            q = meter.measure(trainer.sample(z))
+            results.append({"minutes": pending.pop(0) / 60, "step": rec.step, "kid": q.kid, "kid_std": q.kid_std,
+                            "coverage": q.coverage, "images_per_s": rec.step * config.batch_size / trained})
+            log.info("%s", results[-1])
+            paused += time.perf_counter() - t0
+        if not pending:
+            stop.set()
+    return results
+
+
+def load_images(data: Path | None, tmp: Path) -> tuple[torch.Tensor, str]:
+    """The folder's images at 64 px (the emoji faces when present), and its name."""
+    from gan.ingest.data import IngestConfig, ingest
+
+    folder = data or EMOJI
+    if not folder.is_dir():
+        raise FileNotFoundError(f"{folder}: no such folder; run `python -m tools.datasets faces runs/emoji-faces`.")
+    return ingest([folder], tmp / "ingest", IngestConfig(image_size=64)).images, folder.name
+
+
+def build_meter(images: torch.Tensor, device: torch.device):
+    """The trainer's quality meter on VGG16-HED features of the whole folder."""
+    from common.backbones import load_backbone
+    from gan.train.kid import FeatureNet, QualityMeter
+
+    return QualityMeter(FeatureNet(load_backbone("vgg16-hed", device)), images.float().mul(2 / 255).sub(1).to(device))
+
+
+def run(quick: bool = False, data: Path | None = None, minutes: tuple[float, ...] = MINUTES) -> list[dict]:
+    """Rows: KID x 1000 after each of `minutes` for the new default (ours) and the old one (reference)."""
+    device = pick_device()
+    minutes = (0.1, 0.2) if quick else minutes
+    with tempfile.TemporaryDirectory() as tmp:
+        try:
+            images, name = load_images(data, Path(tmp))
+        except FileNotFoundError as err:
+            return [{"what": "KID after fixed training minutes", "note": f"skipped: {err}"}]
+    meter = build_meter(images, device)
+    marks = [m * 60 for m in minutes]
+    results = {key: train_for(config, images, marks, meter, device) for key, config in recipes(len(images), device).items()}
+    rows = []
+    for new, old in zip(results["new"], results["old"]):
+        rows.append({"what": f"KID x1000 after {new['minutes']:g} min of training ({len(images)} images of {name})",
+                     "ours": round(new["kid"], 1), "reference": round(old["kid"], 1), "unit": "KID x1000 (lower is better)",
+                     "device": describe(device),
+                     "note": (f"steps {new['step']} vs {old['step']}; images/s {new['images_per_s']:.0f} vs "
+                              f"{old['images_per_s']:.0f}; +- {new['kid_std']:.0f} / {old['kid_std']:.0f}; "
+                              f"coverage {new['coverage']:.2f} vs {old['coverage']:.2f}")})
+    return rows
+
+
+def main() -> None:
+    """Print one line per mark."""
+    parser = argparse.ArgumentParser(prog="python -m bench.train_quality", description=__doc__.splitlines()[0])
+    parser.add_argument("--data", type=Path, default=None, help="image folder (default: the emoji faces)")
+    parser.add_argument("--minutes", type=float, nargs="+", default=list(MINUTES), help="training minutes to measure at")
+    parser.add_argument("--threads", type=int, default=min(2, os.cpu_count() or 1))
+    parser.add_argument("--quick", action="store_true", help="6 and 12 seconds: a smoke run")
+    args = parser.parse_args()
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
+    torch.set_num_threads(args.threads)
+    for row in run(args.quick, args.data, tuple(args.minutes)):
+        print(f"{row['what']}: new default {row.get('ours')}, old default {row.get('reference')} "
+              f"({row.get('note', '')})")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,75 @@
+"""The live quality number of a run: KID x 1000 and coverage every `kid_every` steps (see gan/train/kid.py).
+
+The training set's features are computed once per run (at the first measurement, so that a run
+that never reaches `kid_every` steps never loads the feature network). Each measurement draws
+`kid_samples` images from the EMA generator with a fixed noise set of its own (so that two
+measurements differ only by the generator), and costs at most `kid_budget` of the training time:
+a due measurement is postponed to the next multiple of `kid_every` while the time spent on
+measuring would exceed that share of the time spent training.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import replace
+from typing import Callable
+
+import torch
+
+from gan.train.kid import FeatureNet, Quality, QualityMeter
+
+log = logging.getLogger(__name__)
+
+MAX_REAL = 2048  # real images whose features are kept (a random sample of a larger set)
+
+
+class LiveQuality:
+    """Schedules, measures and accounts for the quality measurements of one run."""
+
+    def __init__(self, config, device: torch.device, real_uint8: torch.Tensor) -> None:
+        self.config, self.device = config, device
+        self.real_uint8 = real_uint8
+        self.meter: QualityMeter | None = None
+        self.last_step: int | None = None  # the step of this run's last measurement
+        self.spent_s = 0.0  # seconds spent measuring in this run (features, generation, estimate)
+        self.train_started = time.perf_counter()
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(config.seed + 7919)  # a noise set of its own, not the sample grid's
+            self.z = torch.randn(config.kid_samples, config.nz)
+
+    def due(self, step: int) -> bool:
+        """Whether `step` is on the measuring grid (the trainer then flushes at that step)."""
+        every = self.config.kid_every
+        return every > 0 and step > 0 and step % every == 0
+
+    def within_budget(self) -> bool:
+        """Whether measuring now keeps the measuring time within `kid_budget` of the training time."""
+        training_s = time.perf_counter() - self.train_started - self.spent_s
+        return self.spent_s <= self.config.kid_budget * training_s
+
+    def measure(self, sample: Callable[[torch.Tensor], torch.Tensor], step: int) -> Quality:
+        """Build the meter if needed, generate `kid_samples` images with `sample(z)` and measure them."""
+        started = time.perf_counter()
+        if self.meter is None:
+            self.meter = self._build_meter()
+        fakes = torch.cat([sample(z) for z in self.z.split(256)])
+        quality = self.meter.measure(fakes)
+        spent = time.perf_counter() - started
+        quality = replace(quality, seconds=spent)  # all of it: generation and a first feature pass too
+        self.spent_s += spent
+        self.last_step = step
+        return quality
+
+    def _build_meter(self) -> QualityMeter:
+        """The feature network and the training set's features (a random MAX_REAL of them at most)."""
+        from common.backbones import load_backbone
+
+        real = self.real_uint8
+        if real.shape[0] > MAX_REAL:
+            pick = torch.randperm(real.shape[0], generator=torch.Generator().manual_seed(self.config.seed))
+            real = real[pick[:MAX_REAL].to(real.device)]
+        net = FeatureNet(load_backbone(self.config.feature_net, self.device))
+        meter = QualityMeter(net, real.float().mul(2 / 255).sub(1), seed=self.config.seed)
+        log.info("quality meter: %d real images, real-set coverage %.2f", real.shape[0], meter.real_coverage)
+        return meter
