@@ -10,7 +10,15 @@ import torch
 
 from gan.train import TrainConfig, Trainer
 from gan.train.health import HealthMonitor
-from gan.train.kid import Quality, QualityMeter, FeatureNet, coverage, kid, mmd2_unbiased, polynomial_kernel
+from gan.train.kid import (
+    FeatureNet,
+    Quality,
+    QualityMeter,
+    coverage,
+    kid,
+    mmd2_unbiased,
+    polynomial_kernel,
+)
 from gan.train.quality import LiveQuality
 
 

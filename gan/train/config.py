@@ -6,9 +6,9 @@ from dataclasses import asdict, dataclass, fields
 
 import torch
 
+from gan.explorer.model import DCGANConfig
 from gan.train.diffaugment import parse_policy
 from gan.train.variants import D_ARCHS, D_NORMS, G_ARCHS
-from gan.explorer.model import DCGANConfig
 
 LOSSES = ("bce", "hinge")
 DEFAULT_POLICY = "color,translation,cutout"
