@@ -5,7 +5,9 @@ the other, with the same seed; the clock counts training only (it stops while KI
 is measured as the trainer measures it live (gan/train/kid.py), with 256 generated images. Slow (about
 2 x 20 minutes plus the measurements), so it is not part of `python -m bench` unless `--slow` is given.
 
-    python -m bench.train_quality [--data FOLDER] [--minutes 1 2 5 20] [--threads 2] [--quick]
+    python -m bench.train_quality [--data FOLDER] [--minutes 1 2 5 20] [--threads 2] [--quick] [--cost-only]
+
+It first prints what one live KID measurement costs against training steps (`--cost-only`: only that).
 """
 
 from __future__ import annotations
@@ -13,9 +15,11 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import statistics
 import tempfile
 import threading
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import torch
@@ -78,8 +82,33 @@ def build_meter(images: torch.Tensor, device: torch.device):
     return QualityMeter(FeatureNet(load_backbone("vgg16-hed", device)), images.float().mul(2 / 255).sub(1).to(device))
 
 
-def run(quick: bool = False, data: Path | None = None, minutes: tuple[float, ...] = MINUTES) -> list[dict]:
-    """Rows: KID x 1000 after each of `minutes` for the new default (ours) and the old one (reference)."""
+def kid_cost_row(images: torch.Tensor, device: torch.device, repeats: int = 3) -> dict:
+    """What one live measurement costs, in training steps of the new default and as a share of the time
+    at its `kid_every` (medians of `repeats`, alternated with timed steps in this process)."""
+    from gan.train import measure_step_seconds
+    from gan.train.quality import LiveQuality
+
+    config = recipes(len(images), device)["new"]
+    config = replace(config, kid_every=suggest_config(len(images), device).kid_every)
+    trainer, live = Trainer(config, device=device), LiveQuality(config, device, images.to(device))
+    live.measure(trainer.sample, 0)  # builds the meter: once per run, not counted
+    steps, kids = [], []
+    for _ in range(repeats):
+        steps.append(measure_step_seconds(config, device, steps=10))
+        t0 = time.perf_counter()
+        live.measure(trainer.sample, 0)
+        kids.append(time.perf_counter() - t0)
+    step_s, kid_s = statistics.median(steps), statistics.median(kids)
+    share = kid_s / (kid_s + config.kid_every * step_s)
+    return {"what": f"one live KID measurement ({config.kid_samples} images) vs training steps", "ours": round(kid_s, 2),
+            "unit": "s", "device": describe(device),
+            "note": (f"= {kid_s / step_s:.1f} steps of {step_s:.3f} s; every {config.kid_every} steps: "
+                     f"{100 * share:.1f} % of the training time (target <= {100 * config.kid_budget:.0f} %)")}
+
+
+def run(quick: bool = False, data: Path | None = None, minutes: tuple[float, ...] = MINUTES,
+        cost_only: bool = False) -> list[dict]:
+    """Rows: KID's cost, then KID x 1000 after each of `minutes` for the new default (ours) and the old one."""
     device = pick_device()
     minutes = (0.1, 0.2) if quick else minutes
     with tempfile.TemporaryDirectory() as tmp:
@@ -87,10 +116,12 @@ def run(quick: bool = False, data: Path | None = None, minutes: tuple[float, ...
             images, name = load_images(data, Path(tmp))
         except FileNotFoundError as err:
             return [{"what": "KID after fixed training minutes", "note": f"skipped: {err}"}]
+    rows = [kid_cost_row(images, device, 1 if quick else 3)]
+    if cost_only:
+        return rows
     meter = build_meter(images, device)
     marks = [m * 60 for m in minutes]
     results = {key: train_for(config, images, marks, meter, device) for key, config in recipes(len(images), device).items()}
-    rows = []
     for new, old in zip(results["new"], results["old"]):
         rows.append({"what": f"KID x1000 after {new['minutes']:g} min of training ({len(images)} images of {name})",
                      "ours": round(new["kid"], 1), "reference": round(old["kid"], 1), "unit": "KID x1000 (lower is better)",
@@ -108,11 +139,12 @@ def main() -> None:
     parser.add_argument("--minutes", type=float, nargs="+", default=list(MINUTES), help="training minutes to measure at")
     parser.add_argument("--threads", type=int, default=min(2, os.cpu_count() or 1))
     parser.add_argument("--quick", action="store_true", help="6 and 12 seconds: a smoke run")
+    parser.add_argument("--cost-only", action="store_true", help="only what one live KID measurement costs")
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     torch.set_num_threads(args.threads)
-    for row in run(args.quick, args.data, tuple(args.minutes)):
-        print(f"{row['what']}: new default {row.get('ours')}, old default {row.get('reference')} "
+    for row in run(args.quick, args.data, tuple(args.minutes), args.cost_only):
+        print(f"{row['what']}: new default {row.get('ours')}, old default {row.get('reference', '-')} "
               f"({row.get('note', '')})")
 
 

@@ -2,7 +2,7 @@
 
 Same engine as the Train tab. Every `TrainConfig` field is an option (`--lr-d 1e-4`, `--diffaugment none`);
 unset options take the defaults that `suggest_config` picks for the data set size and the device.
-Writes into --out: checkpoint.safetensors, metrics.jsonl, samples/step_*.png, loss.png, and at the end
+Writes into --out: checkpoint.safetensors, metrics.jsonl, samples/step_*.png, loss.png, kid.png, and at the end
 the exported EMA generator in model/ (config.json + model.safetensors + README.md + samples.png).
 """
 
@@ -97,6 +97,8 @@ def train(args: argparse.Namespace) -> Path:
             signal.signal(sig, handler)
     metrics_plot(trainer.history).save(args.out / "loss.png")
     metrics_plot(trainer.history, ("d_x", "d_g_z"), title="D(x) and D(G(z))").save(args.out / "d_outputs.png")
+    if trainer.latest_quality():
+        metrics_plot(trainer.history, ("kid",), title="KID x 1000 (lower is better)").save(args.out / "kid.png")
     model_dir = trainer.export(args.out / "model", data_credit=args.credit, licence=args.licence)
     print(f"Exported the EMA generator to {model_dir}")
     return model_dir

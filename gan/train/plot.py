@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from PIL import Image, ImageDraw
 
-COLOURS = {"loss_d": (220, 60, 50), "loss_g": (40, 110, 200), "d_x": (30, 150, 80), "d_g_z": (200, 140, 20)}
+COLOURS = {"loss_d": (220, 60, 50), "loss_g": (40, 110, 200), "d_x": (30, 150, 80), "d_g_z": (200, 140, 20),
+           "kid": (120, 60, 170)}
 
 
 def _smooth(values: list[float], window: int) -> list[float]:
@@ -24,7 +25,7 @@ def metrics_plot(history: list[dict], keys: tuple[str, ...] = ("loss_d", "loss_g
     w, h, m = size[0], size[1], 40
     img = Image.new("RGB", size, "white")
     draw = ImageDraw.Draw(img)
-    rows = [r for r in history if all(r.get(k) == r.get(k) for k in keys)]  # drop NaN rows
+    rows = [r for r in history if all(k in r and r[k] == r[k] for k in keys)]  # drop NaN rows and rows without them
     if len(rows) < 2:
         draw.text((m, h // 2), "not enough steps to plot", fill="black")
         return img
