@@ -35,7 +35,7 @@ def quality_section(quality: dict | None, samples: int | None = None) -> str:
     if not quality:
         return "No quality measurement was taken during training (`kid_every` was 0 or the run was short)."
     return (f"At step {quality['step']}: **KID x 1000 = {quality['kid']:.1f}** (+- {quality['kid_std']:.1f} over "
-            f"the subsets) between {samples or 'the'} generated images and the training images, on VGG16 features (conv4_3 + conv5_3, "
+            f"the subsets) between {samples or 'the'} generated images and the training images, on VGG16 features (the last conv of each block, "
             f"see GAN Atelier's docs/train.md); lower is better, 0 means indistinguishable in those features. "
             f"It ranks runs on the same data; it is not comparable with published FID or KID values. "
             f"Coverage {quality['coverage']:.2f}: the share of training images with a generated image among "

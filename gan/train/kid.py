@@ -6,10 +6,12 @@ bias and averaged over random subsets. Unlike FID it has an unbiased estimator, 
 across sample sizes, which matters here: a visitor's data set may hold 100 images.
 
 Where we differ from the paper: the features are not Inception-v3's pool3 (those weights cannot be had
-offline here) but VGG16's conv4_3 and conv5_3 (after ReLU), average-pooled over space, from the VGG16
-trunk this project already ships for style transfer (`common.backbones`, `vgg16-hed`). Each layer's
-vector is scaled so that the real set's mean square is 1 (the two layers then weigh the same in the
-kernel). So the numbers are NOT comparable with published FID or KID values: they rank runs on the same
+offline here) but VGG16's last convolution of each block, conv1_2, conv2_2, conv3_3, conv4_3 and
+conv5_3 (after ReLU), average-pooled over space (64 + 128 + 256 + 512 + 512 = 1472 numbers), from the
+VGG16 trunk this project already ships for style transfer (`common.backbones`, `vgg16-hed`). Each
+layer's vector is scaled so that the real set's mean square is 1 (the layers then weigh the same in
+the kernel). The shallow layers matter: with conv4_3 and conv5_3 alone (edge-tuned HED features) the
+number missed colour casts and grey backgrounds that the eye sees at once (docs/train.md). So the numbers are NOT comparable with published FID or KID values: they rank runs on the same
 data, which is what the Train tab needs. We report KID x 1000, as the paper's tables do.
 
 The same features give a mode-collapse signal (`coverage`, Naeem et al. 2020, "Reliable Fidelity and
@@ -25,7 +27,7 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-KID_LAYERS = ("conv4_3", "conv5_3")
+KID_LAYERS = ("conv1_2", "conv2_2", "conv3_3", "conv4_3", "conv5_3")  # the last conv of each block
 KID_SCALE = 1000.0  # reported values are KID x 1000
 SUBSETS, SUBSET_SIZE = 50, 100  # the paper's estimator: the mean over 50 subsets of 100
 COVERAGE_K = 5  # k of the real k-NN balls (Naeem et al. use k = 5)
@@ -97,7 +99,7 @@ class Quality:
 
 
 class FeatureNet:
-    """Images in [-1, 1] -> one feature row each: VGG16's conv4_3 and conv5_3, spatially averaged."""
+    """Images in [-1, 1] -> per layer, one feature row each: VGG16 activations averaged over space."""
 
     def __init__(self, backbone, layers: tuple[str, ...] = KID_LAYERS, batch_size: int = 64) -> None:
         from common.backbones import FeatureExtractor
