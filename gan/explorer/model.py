@@ -16,7 +16,10 @@ import torch
 from huggingface_hub import PyTorchModelHubMixin
 from torch import nn
 
+from gan.explorer.sle import excitations, forward_with_excitation
+
 SUPPORTED_SIZES = (32, 64, 128)
+ARCHS = ("dcgan", "sle")
 
 
 @dataclass(frozen=True)
@@ -28,10 +31,13 @@ class DCGANConfig:
     nz: int = 100  # latent size
     ngf: int = 64  # generator feature maps at the last layer
     ndf: int = 64  # discriminator feature maps at the first layer
+    arch: str = "dcgan"  # "dcgan", or "sle": + skip-layer excitation (gan/explorer/sle.py)
 
     def __post_init__(self) -> None:
         if self.image_size not in SUPPORTED_SIZES:
             raise ValueError(f"image_size must be one of {SUPPORTED_SIZES}, got {self.image_size}.")
+        if self.arch not in ARCHS:
+            raise ValueError(f"arch must be one of {ARCHS}, got {self.arch!r}.")
         if self.nc not in (1, 3):
             raise ValueError(f"nc (channels) must be 1 (grey) or 3 (colour), got {self.nc}.")
         for name in ("nz", "ngf", "ndf"):
@@ -89,10 +95,14 @@ class Generator(
             mult //= 2
         layers += [nn.ConvTranspose2d(c.ngf, c.nc, 4, 2, 1, bias=False), nn.Tanh()]
         self.main = nn.Sequential(*layers)
+        if c.arch == "sle":  # the same `main` (same keys) plus the gates in `excite`
+            self.taps, self.excite = excitations(self.main)
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
         if z.dim() == 2:
             z = z[:, :, None, None]
+        if self.cfg.arch == "sle":
+            return forward_with_excitation(self.main, self.taps, self.excite, z)
         return self.main(z)
 
 

@@ -60,6 +60,9 @@ class TrainConfig:
     seed: int = 0
 
     def __post_init__(self) -> None:
+        for name, allowed in (("g_arch", G_ARCHS), ("d_arch", D_ARCHS), ("d_norm", D_NORMS)):
+            if getattr(self, name) not in allowed:
+                raise ValueError(f"{name} must be one of {', '.join(allowed)}, got {getattr(self, name)!r}.")
         self.model_config  # validates image_size, nc, nz, ngf, ndf
         if self.loss not in LOSSES:
             raise ValueError(f"loss must be one of {', '.join(LOSSES)}, got {self.loss!r}.")
@@ -70,14 +73,12 @@ class TrainConfig:
         parse_policy(self.diffaugment)
         if self.feature_net not in FEATURE_NETS:
             raise ValueError(f"feature_net must be one of {', '.join(FEATURE_NETS)}, got {self.feature_net!r}.")
-        for name, allowed in (("g_arch", G_ARCHS), ("d_arch", D_ARCHS), ("d_norm", D_NORMS)):
-            if getattr(self, name) not in allowed:
-                raise ValueError(f"{name} must be one of {', '.join(allowed)}, got {getattr(self, name)!r}.")
 
     @property
     def model_config(self) -> DCGANConfig:
         """The architecture part, as the model's own config."""
-        return DCGANConfig(image_size=self.image_size, nc=self.nc, nz=self.nz, ngf=self.ngf, ndf=self.ndf)
+        return DCGANConfig(image_size=self.image_size, nc=self.nc, nz=self.nz, ngf=self.ngf, ndf=self.ndf,
+                           arch=self.g_arch)
 
     def to_dict(self) -> dict:
         """Plain JSON-able dict."""

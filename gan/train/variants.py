@@ -2,11 +2,9 @@
 
 - `d_norm="spectral"`: spectral normalisation on every convolution of D and no batch norm in D
   (Miyato et al. 2018); usually with the hinge loss (Lim & Ye 2017), as in SNGAN / BigGAN.
-- `g_arch="sle"`: skip-layer excitation (Liu et al. 2021, "Towards Faster and Stabilized GAN Training
-  for High-fidelity Few-shot Image Synthesis", FastGAN): a low-resolution feature map gates the
-  channels of a high-resolution one (4x4 -> 16x16 and 8x8 -> 32x32 at 64 px), a shortcut for the
-  gradient and a global style signal. FastGAN's other parts (GLU blocks, noise injection, the
-  self-supervised decoder in D) are left out: we measured what the excitation alone brings.
+- `g_arch="sle"`: skip-layer excitation (Liu et al. 2021, FastGAN): a low-resolution feature map gates
+  the channels of a high-resolution one. It is part of the generator itself (gan/explorer/sle.py,
+  `DCGANConfig.arch`), so that exported generators load in Explore like any other.
 - `d_arch="projected"`: a Projected GAN discriminator (Sauer et al. 2021): frozen pretrained features
   (the `feature_net`'s conv2_2, conv3_3 and conv4_3, VGG16-HED by default, from `common.backbones`; the paper uses EfficientNet-lite,
   which cannot be had offline here), each mixed by a fixed random 1x1 convolution (the paper's
@@ -34,7 +32,7 @@ PROJECTED_LAYERS = ("conv2_2", "conv3_3", "conv4_3")
 def build_networks(config) -> tuple[nn.Module, nn.Module]:
     """(G, D) for a TrainConfig, initialised as DCGAN does (the frozen features keep their weights)."""
     mc = config.model_config
-    g = SLEGenerator(mc) if config.g_arch == "sle" else Generator(mc)
+    g = Generator(mc)  # mc.arch = config.g_arch: "sle" adds the excitation gates
     projected = config.d_arch == "projected"
     d = ProjectedDiscriminator(mc, seed=config.seed, backbone=config.feature_net) if projected else Discriminator(mc)
     g.apply(init_weights)  # after both are built: the same random stream as before the variants existed
@@ -53,41 +51,6 @@ def spectral_discriminator(d: Discriminator) -> Discriminator:
         elif isinstance(module, nn.Conv2d):
             spectral_norm(module)
     return d
-
-
-class SLE(nn.Module):
-    """Skip-layer excitation: x_high * sigmoid(conv1x1(lrelu(conv4x4(pool4(x_low))))) (FastGAN, eq. 1)."""
-
-    def __init__(self, low_channels: int, high_channels: int) -> None:
-        super().__init__()
-        self.main = nn.Sequential(nn.AdaptiveAvgPool2d(4), nn.Conv2d(low_channels, high_channels, 4, 1, 0, bias=False),
-                                  nn.LeakyReLU(0.1, True), nn.Conv2d(high_channels, high_channels, 1, 1, 0, bias=False),
-                                  nn.Sigmoid())
-
-    def forward(self, low: torch.Tensor, high: torch.Tensor) -> torch.Tensor:
-        return high * self.main(low)
-
-
-class SLEGenerator(Generator):
-    """The DCGAN generator (same layers, same keys) plus skip-layer excitations: block i gates block i+2."""
-
-    def __init__(self, config: DCGANConfig = None) -> None:
-        super().__init__(config)
-        # outputs of the ReLUs in `main`: (index, channels); 64 px: 4x4 (ngf*8), 8x8, 16x16, 32x32 (ngf)
-        self.taps = [i for i, m in enumerate(self.main) if isinstance(m, nn.ReLU)]
-        widths = [self.main[i - 1].num_features for i in self.taps]
-        self.excite = nn.ModuleList(SLE(widths[i], widths[i + 2]) for i in range(len(widths) - 2))
-
-    def forward(self, z: torch.Tensor) -> torch.Tensor:
-        h = z[:, :, None, None] if z.dim() == 2 else z
-        outs: list[torch.Tensor] = []
-        for i, module in enumerate(self.main):
-            h = module(h)
-            if i in self.taps:
-                if len(outs) >= 2:
-                    h = self.excite[len(outs) - 2](outs[-2], h)
-                outs.append(h)
-        return h
 
 
 def _sn_block(cin: int, cout: int) -> nn.Sequential:
