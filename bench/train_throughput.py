@@ -53,7 +53,7 @@ def ours(images: torch.Tensor, steps: int, warmup: int, device: torch.device, co
     """Our Trainer on a uint8 tensor: images/s over `steps` after `warmup` steps (no samples, no checkpoints).
     `compiled`: G and D under torch.compile (in place, so checkpoints keep their keys)."""
     config = TrainConfig(image_size=images.shape[-1], nz=100, ngf=64, ndf=64, batch_size=64, steps=warmup + steps + 1,
-                         sample_every=10**6, checkpoint_every=10**6)
+                         sample_every=10**6, checkpoint_every=10**6, loss="bce", d_norm="batch", kid_every=0)
     trainer, started = Trainer(config, device=device), None
     if compiled:
         trainer.G.compile()

@@ -26,7 +26,8 @@ from gan.train import TrainConfig, Trainer
 from tests.conftest import free_port
 
 TINY = dict(image_size=32, nc=3, nz=8, ngf=4, ndf=4, batch_size=8, sample_every=3, checkpoint_every=3,
-            n_samples=4, d_skip_threshold=2.0, diffaugment="color,translation", ema_decay=0.9)
+            n_samples=4, d_skip_threshold=2.0, diffaugment="color,translation", ema_decay=0.9,
+            loss="bce", d_norm="batch")  # DCGAN's recipe: the D-skip threshold below is set for BCE losses
 
 
 

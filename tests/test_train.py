@@ -64,7 +64,7 @@ def test_skip_d_keeps_d_fixed_but_trains_g(images):
 
 
 def test_skip_threshold_skips_after_d_loss_falls_below(images):
-    records = list(Trainer(tiny(d_skip_threshold=2.0, sample_every=1)).run(images))
+    records = list(Trainer(tiny(d_skip_threshold=2.0, sample_every=1, loss="bce")).run(images))
     assert not records[0].skipped_d  # nothing known yet at step 1
     assert all(r.skipped_d for r in records[1:])  # BCE loss ~1.4 < 2.0 afterwards
 
@@ -196,7 +196,8 @@ def test_checkpoint_is_safetensors_without_pickle(tmp_path, images):
     with safe_open(str(path), framework="pt") as fh:
         keys = set(fh.keys())
         meta = fh.metadata()
-    assert {"rng", "G.main.0.weight", "D.main.0.weight", "EMA.main.0.weight", "optG.0.exp_avg"} <= keys
+    d_weight = "D.main.0.parametrizations.weight.original"  # spectral norm (the default) keeps the raw weight
+    assert {"rng", "G.main.0.weight", d_weight, "EMA.main.0.weight", "optG.0.exp_avg"} <= keys
     assert json.loads(meta["config"])["nz"] == 8 and meta["step"] == "6"
 
 

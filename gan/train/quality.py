@@ -7,7 +7,7 @@ measurements differ only by the generator), and costs at most `kid_budget` of th
 a due measurement is postponed to the next multiple of `kid_every` while the time spent on
 measuring, this one included, would exceed that share of the time spent training. Measured on
 this project's 2-core CPU: one measurement (128 images at 64 px) costs as much as 13 training
-steps of the CPU default, so every 250 steps is 5 % (docs/train.md).
+steps of batch 32 (26 of the CPU default's batch 16), so every 500 steps is under 5 % (docs/train.md).
 """
 
 from __future__ import annotations
