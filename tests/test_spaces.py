@@ -171,3 +171,38 @@ def test_app_py_starts_as_a_space(tmp_path):
         proc.wait(30)
     after = subprocess.run(["git", "status", "--porcelain"], cwd=ROOT, capture_output=True, text=True).stdout
     assert after == before, "starting the app wrote into the repository"
+
+
+def test_a_space_with_oauth_signs_in_and_pushes_with_the_visitors_token(monkeypatch, tmp_path):
+    """With hf_oauth the Space sets OAUTH_CLIENT_ID: Sign in with Hugging Face replaces the token box, and
+    the push uses the signed-in visitor's token. A local run keeps the token box."""
+    from types import SimpleNamespace
+
+    import gradio as gr
+    import torch
+
+    from app import build_tabs
+    from ui import train as T
+    from ui.context import AppContext, SessionStore
+
+    def tabs():
+        with gr.Blocks():
+            return build_tabs(AppContext(device=torch.device("cpu"), sessions=SessionStore(root=tmp_path)))
+
+    local = tabs().train.v.after
+    assert local.login is None and local.token.visible
+    monkeypatch.setenv("SYSTEM", "spaces")
+    monkeypatch.setenv("OAUTH_CLIENT_ID", "a-space-client")
+    # The Space's sign-in routes need gradio[oauth] and the Space's OAuth settings: not this test's subject.
+    monkeypatch.setattr(gr.routes, "attach_oauth", lambda app: None)
+    train = tabs().train
+    assert isinstance(train.v.after.login, gr.LoginButton) and not train.v.after.token.visible
+    pushed = {}
+    monkeypatch.setattr(T, "push_folder", lambda folder, repo_id, token: pushed.update(token=token) or "ok")
+    monkeypatch.setattr(train, "export", lambda request: tmp_path)
+    request = SimpleNamespace(session_hash="space-visitor")
+    oauth = gr.OAuthToken(token="hf_visitor", scope="contribute-repos", expires_at=0)
+    train.push(request, oauth, repo_id="someone/dcgan", token="")
+    assert pushed["token"] == "hf_visitor"
+    train.push(request, None, repo_id="someone/dcgan", token="hf_typed")  # signed out: the typed token
+    assert pushed["token"] == "hf_typed"

@@ -119,6 +119,7 @@ class SessionStore:
             state = self._sessions.pop(session_hash or "anonymous", None)
         if state is None:
             return
+        log.info("closing session %s", (session_hash or "anonymous")[:6])
         for hook in self._on_close:
             hook(session_hash or "anonymous", state)
         shutil.rmtree(state.directory, ignore_errors=True)

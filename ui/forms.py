@@ -106,8 +106,8 @@ def on(trigger: Any, fn: Callable | None, *, inputs: Inputs = (), outputs: Seque
     """Wire one event (a listener such as `button.click`, a list of them, or a Dependency to chain after)."""
     if tool and not doc:
         raise ValueError(f"/{api_name}: an MCP tool needs a description")
-    if fn is not None and doc and not tool:
-        hide_from_mcp(fn)
+    if fn is not None and doc:
+        mark_for_mcp(fn, tool, api_name)
     event = dict(inputs_kwargs=named_inputs(inputs), outputs=flat(outputs), api_name=api_name,
                  api_description=doc or False, api_visibility="public" if doc else "undocumented", **options)
     if isinstance(trigger, Dependency):
@@ -115,11 +115,15 @@ def on(trigger: Any, fn: Callable | None, *, inputs: Inputs = (), outputs: Seque
     return gr.on(trigger if isinstance(trigger, list) else [trigger], fn, **event)
 
 
-def hide_from_mcp(fn: Callable) -> None:
-    """Keep a public endpoint out of the MCP tool list (it stays on the API page).
+def mark_for_mcp(fn: Callable, tool: bool, api_name: str) -> None:
+    """List a public endpoint as an MCP tool, or keep it off the list (it stays on the API page).
 
     Gradio lists every public endpoint as an MCP tool unless its function carries an `_mcp_type` other
-    than "tool" (gradio/mcp.py, list_tools); the tools are the stateless ones an assistant should call.
+    than "tool" (gradio/mcp.py, list_tools; "tool" is what `gr.mcp.tool` sets). The tools are the
+    stateless calls an assistant should make; one function cannot be both.
     """
-    target = getattr(fn, "__func__", fn)
-    target._mcp_type = "ui"
+    target = getattr(fn, "__func__", fn)  # a bound method's attributes live on its function
+    kind = "tool" if tool else "ui"
+    if getattr(target, "_mcp_type", kind) != kind:
+        raise ValueError(f"/{api_name}: {fn.__name__} is wired both as an MCP tool and as a public non-tool endpoint")
+    target._mcp_type = kind

@@ -215,11 +215,16 @@ class Train:
                 self.v.live.resume_last: gr.update(visible=offer)}
 
     def close(self, state: SessionState) -> None:
-        """The tab closed: stop its job and let the engine write its last checkpoint (kept for resuming)."""
-        train = state.extras.get("train")
-        if isinstance(train, TrainSession) and train.job is not None:
-            train.job.stop_and_wait()
+        """The tab closed: stop its job (kept for resuming), or drop the run if no browser can resume it."""
+        stop_job(state)
         resume.forget_unshared(self.ctx, state)
+
+
+def stop_job(state: SessionState) -> None:
+    """Stop a session's job and let the engine write its last checkpoint."""
+    train = state.extras.get("train")
+    if isinstance(train, TrainSession) and train.job is not None:
+        train.job.stop_and_wait()
 
 
 START_DOC = ("Train a DCGAN on this session's uploaded images with these settings (TrainConfig's names); streams "
@@ -262,7 +267,9 @@ def wire(t: Train) -> None:
 
 def build_train_tab(ctx: AppContext, explore: Explore, tabs: gr.Tabs) -> Train:
     """Build and wire the Train tab inside the current gr.Tab; app.py wires the page load."""
-    sign_in = bool(os.environ.get("OAUTH_CLIENT_ID"))  # a Space with `hf_oauth: true` sets it
+    # A Space with `hf_oauth: true` sets OAUTH_CLIENT_ID. Elsewhere a gr.LoginButton would make Gradio mock the
+    # sign-in with the machine's own Hub login, which a laptop or a test machine may not have.
+    sign_in = os.environ.get("SYSTEM") == "spaces" and bool(os.environ.get("OAUTH_CLIENT_ID"))
     train = Train(ctx, build_view(sign_in), explore, tabs)
     wire(train)
     return train
