@@ -157,6 +157,15 @@ def test_a_closed_tab_offers_its_run_back_when_reopened(browser, app_url, artifa
     again.screenshot(path=str(artifacts_dir / "walk-5-resumed.png"), full_page=True)
     again.get_by_role("button", name="Stop", exact=True).click()
     again.wait_for_selector("#train-status >> text=Stopped", timeout=60_000)
+    lr_d = again.get_by_label("Learning rate D")  # the lesson's remedy when D wins: resume with a lower lr_d
+    lr_d.fill("0.00005")
+    lr_d.press("Enter")
+    again.get_by_role("button", name="Resume", exact=True).click()
+    again.wait_for_selector("text=Resuming at step", timeout=60_000)  # the toast names the change
+    again.wait_for_selector("#train-status >> text=Training", timeout=60_000)
+    assert float(lr_d.input_value()) == 5e-5 and wait_checked(again, "grey")  # the run's settings, as resumed
+    again.get_by_role("button", name="Stop", exact=True).click()
+    again.wait_for_selector("#train-status >> text=Stopped", timeout=60_000)
     context.close()
 
 

@@ -27,7 +27,7 @@ from gan.train import TrainConfig, Trainer, TrainError, measure_step_seconds, su
 from ui import train_resume as resume
 from ui.context import AppContext, SessionState
 from ui.explore import Explore
-from ui.files import publish
+from ui.files import publish, publish_image
 from ui.forms import on
 from ui.train_hub import push_folder
 from ui.train_jobs import JobSlots, TrainJob, half_batch
@@ -87,7 +87,8 @@ class Train:
             return {self.v.data.report: str(err), self.v.data.preview: None, self.v.estimate: ""}
         suggested = suggest_config(len(train.dataset), self.ctx.device, config.image_size, config.channels)
         train.step_seconds = measure_step_seconds(suggested, self.ctx.device)
-        return {self.v.data.report: train.dataset.report.summary(), self.v.data.preview: train.dataset.preview_grid(64),
+        preview = publish_image(train.dataset.preview_grid(64), "what-the-gan-sees.png")
+        return {self.v.data.report: train.dataset.report.summary(), self.v.data.preview: preview,
                 self.v.estimate: estimate_md(train.step_seconds, suggested.steps, describe(self.ctx.device)),
                 **self.v.settings.set(**settings_values(suggested))}
 
