@@ -9,8 +9,6 @@ it failed every run (22 to 225 torn or undecodable files of 770 to 3,840; docs/r
 
 from __future__ import annotations
 
-import io
-import json
 import os
 import threading
 import time
@@ -26,81 +24,27 @@ from PIL import Image
 
 from tests.conftest import free_port
 from tests.fuzz_http import upload
+from tests.served_http import Tally, call, fetch_image, file_urls, watch_cache_writes
 from ui import files
 
 GRID_ARGS = ["dcgan-faces-64", 0, 1.0, "nearest", "512", 0] + [0.0] * 16  # every visitor's start: seed 0
 GRID_CALLS, THREADS = 48, 12
 UPLOADERS = 4
-IN_PLACE_WRITERS = ("save_pil_to_cache", "save_img_array_to_cache", "save_bytes_to_cache")
-
-
-def file_urls(data, found: list[str] | None = None) -> list[str]:
-    """Every file URL in a response's data (Gradio FileData dicts, at any depth)."""
-    found = [] if found is None else found
-    if isinstance(data, dict):
-        if isinstance(data.get("url"), str) and data.get("path"):
-            found.append(data["url"])
-        for value in data.values():
-            file_urls(value, found)
-    elif isinstance(data, list):
-        for value in data:
-            file_urls(value, found)
-    return found
-
-
-def call(http: httpx.Client, base: str, api: str, data: list, session_hash: str | None = None) -> list:
-    """POST /gradio_api/call/<api>, read its event stream; the completed data (raises on an error event)."""
-    body = {"data": data, "session_hash": session_hash or uuid.uuid4().hex[:12]}
-    event_id = http.post(f"{base}gradio_api/call/{api}", json=body).raise_for_status().json()["event_id"]
-    text = http.get(f"{base}gradio_api/call/{api}/{event_id}").raise_for_status().text
-    for block in text.split("\n\n"):
-        if block.startswith("event: complete"):
-            return json.loads(block.split("data: ", 1)[1])
-    raise AssertionError(f"/{api} did not complete: {text[-300:]}")
-
-
-def fetch_image(http: httpx.Client, url: str) -> None:
-    """Download a named file and decode it completely (raises on a short body, a 404, a torn picture)."""
-    response = http.get(url)
-    response.raise_for_status()
-    with Image.open(io.BytesIO(response.content)) as image:
-        image.load()
-
-
-class Tally:
-    """Downloads that worked and those that did not, from many threads."""
-
-    def __init__(self) -> None:
-        self.lock, self.ok, self.bad = threading.Lock(), 0, []
-
-    def fetch(self, http: httpx.Client, url: str) -> None:
-        try:
-            fetch_image(http, url)
-        except Exception as err:  # noqa: BLE001 (every failure is counted and shown, none retried)
-            with self.lock:
-                self.bad.append(f"{url.rsplit('/', 1)[-1]}: {type(err).__name__}: {err}"[:200])
-            return
-        with self.lock:
-            self.ok += 1
 
 
 @pytest.fixture(scope="module")
 def served(tmp_path_factory):
-    """A launched app with its own sessions; Gradio's in-place cache writers record who calls them."""
+    """A launched app with its own sessions, and a record of outputs that Gradio wrote in place."""
     from app import build_demo, serve
     from ui.context import AppContext, SessionStore
 
-    calls: list[str] = []
     with pytest.MonkeyPatch.context() as patch:
-        for name in IN_PLACE_WRITERS:  # raising=True: fails loudly if Gradio renames them
-            original = getattr(gradio.processing_utils, name)
-            patch.setattr(gradio.processing_utils, name,
-                          lambda *a, _name=name, _orig=original, **k: calls.append(_name) or _orig(*a, **k))
         ctx = AppContext(sessions=SessionStore(root=tmp_path_factory.mktemp("served-runtime")))
+        in_place = watch_cache_writes(patch, ctx.sessions.root)
         demo = build_demo(ctx)
         port = free_port()
         serve(demo, "127.0.0.1", port, prevent_thread_lock=True, quiet=True)
-        yield ctx, demo, f"http://127.0.0.1:{port}/", calls
+        yield ctx, demo, f"http://127.0.0.1:{port}/", in_place
         demo.close()
 
 
@@ -151,7 +95,7 @@ def test_identical_outputs_from_many_sessions_arrive_whole(served, same_images):
     print(f"\n{GRID_CALLS} /grid + {UPLOADERS} /upload from {THREADS} threads: {tally.ok} files whole, "
           f"{len(tally.bad)} torn or missing, {time.monotonic() - started:.1f} s")
     assert not tally.bad, f"{len(tally.bad)} bad downloads, e.g. {tally.bad[:5]}"
-    assert not in_place, f"outputs went through Gradio's in-place cache writers: {sorted(set(in_place))}"
+    assert not in_place, f"outputs that Gradio wrote in place or copied from a session: {sorted(set(in_place))}"
     assert tally.ok == GRID_CALLS * 16 + UPLOADERS  # every named file was fetched
 
 

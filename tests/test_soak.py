@@ -1,11 +1,13 @@
 """Soak: many visitors at once on one launched app (loopback only, bounded in time and count).
 
 8 gradio_client sessions click through Explore (/generate with varying sliders, /grid, now and then
-/interpolate), 2 sessions upload tiny images and train (/upload, /start, /stop, /export) and 1 session
-stylises, for ATELIER_SOAK_SECONDS (60 s by default). Checked: no request fails, sessions never see each
-other's data or models, the process's RSS returns near its baseline after the load (after a warm-up round
-and a gc), and the sessions' folders are gone once they are closed. gradio_client sessions do not fire
-`demo.unload` (no browser tab closes), so the test calls the same `SessionStore.close` that unload calls.
+/interpolate), 2 sessions upload tiny images and train (/upload, /start, /stop, then /download and
+/export) and 1 session stylises, for ATELIER_SOAK_SECONDS (60 s by default). Checked: no request
+fails; no output reaches Gradio's cache by an unsafe route (written there in place, or copied from a
+session folder: ui/files.py); sessions never see each other's data or models; the process's RSS returns
+near its baseline after the load (after a warm-up round and a gc); the sessions' folders are gone once
+they are closed. gradio_client sessions do not fire `demo.unload` (no browser tab closes), so the test
+calls the same `SessionStore.close` that unload calls.
 Prints a summary table (requests, failures, p50/p95 of /generate during training, memory).
 """
 
@@ -26,6 +28,7 @@ import pytest
 from PIL import Image
 
 from tests.conftest import free_port
+from tests.served_http import watch_cache_writes
 
 pytestmark = [pytest.mark.soak, pytest.mark.slow, pytest.mark.integration, pytest.mark.weights]
 SECONDS = float(os.environ.get("ATELIER_SOAK_SECONDS", "60"))
@@ -88,16 +91,19 @@ class Tally:
 
 @pytest.fixture(scope="module")
 def soak_app(tmp_path_factory):
-    """A fresh app with its own runtime folder, so that the test can see and close its sessions."""
+    """A fresh app with its own runtime folder, so that the test can see and close its sessions; and a
+    record of outputs that reached Gradio's cache by an unsafe route (tests/served_http.py)."""
     from app import build_demo, serve
     from ui.context import AppContext, SessionStore
 
-    ctx = AppContext(sessions=SessionStore(root=tmp_path_factory.mktemp("soak-runtime")))
-    demo = build_demo(ctx)
-    port = free_port()
-    serve(demo, "127.0.0.1", port, prevent_thread_lock=True, quiet=True)
-    yield ctx, f"http://127.0.0.1:{port}/"
-    demo.close()
+    with pytest.MonkeyPatch.context() as patch:
+        ctx = AppContext(sessions=SessionStore(root=tmp_path_factory.mktemp("soak-runtime")))
+        unsafe = watch_cache_writes(patch, ctx.sessions.root)
+        demo = build_demo(ctx)
+        port = free_port()
+        serve(demo, "127.0.0.1", port, prevent_thread_lock=True, quiet=True)
+        yield ctx, f"http://127.0.0.1:{port}/", unsafe
+        demo.close()
 
 
 @pytest.fixture(scope="module")
@@ -166,6 +172,7 @@ def trainer(url: str, tally: Tally, deadline: float, images: list[Path], index: 
         with tally.lock:
             tally.training.append((trained_from, time.monotonic()))
         rounds += 1
+    tally.call("download", client.predict, api_name="/download")  # the model's zip, a file the reply names
     label = f"soak-model-{index}"
     if tally.call("export", client.predict, label, api_name="/export") is not None:
         labels.append((client, label))
@@ -249,7 +256,7 @@ def close_all(ctx) -> list[Path]:
 
 
 def test_soak(soak_app, images):
-    ctx, url = soak_app
+    ctx, url, unsafe = soak_app
     warm_up(url, images)
     close_all(ctx)  # the warm-up's sessions end before the baseline, so they cannot flatter "after"
     baseline = settle()
@@ -270,9 +277,10 @@ def test_soak(soak_app, images):
     folders = close_all(ctx)
     after = settle()
     during = [sec for at, sec in tally.generate if any(a <= at <= b for a, b in tally.training)]
-    summary(tally, during, baseline, after)
+    summary(tally, during, baseline, after, len(unsafe))
 
     assert not tally.failures, tally.failures[:10]
+    assert not unsafe, f"outputs Gradio wrote in place or copied from a session folder: {sorted(set(unsafe))}"
     assert tally.counts.get("generate", 0) >= EXPLORERS and tally.counts.get("stylize", 0) >= 1
     assert folders and not any(f.exists() for f in folders), "session folders left behind"
     kept = [p for p in ctx.sessions.kept_dir.glob("*") if p.is_dir()] if ctx.sessions.kept_dir.exists() else []
@@ -280,12 +288,13 @@ def test_soak(soak_app, images):
     assert after < baseline + LEAK_BOUND_MB, f"RSS {baseline:.0f} MB -> {after:.0f} MB after the load"
 
 
-def summary(tally: Tally, during: list[float], baseline: float, after: float) -> None:
+def summary(tally: Tally, during: list[float], baseline: float, after: float, unsafe: int) -> None:
     """The table for the report and docs/reliability.md."""
     all_gen = [sec for _, sec in tally.generate]
     rows = [("duration (s)", f"{SECONDS:.0f}"), ("requests", str(sum(tally.counts.values()))),
             *[(f"  {k}", str(v)) for k, v in sorted(tally.counts.items())],
             ("failures", str(len(tally.failures))),
+            ("outputs written in place / copied from a session", str(unsafe)),
             ("/generate p50 / p95 all (s)", f"{percentile(all_gen, 50):.2f} / {percentile(all_gen, 95):.2f}"),
             ("/generate during training: n, p50 / p95 (s)",
              f"{len(during)}, {percentile(during, 50):.2f} / {percentile(during, 95):.2f}"),
