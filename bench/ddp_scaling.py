@@ -1,4 +1,4 @@
-"""Data-parallel scaling: images/s of the DistributedTrainer with 1 process against 2 processes, same config.
+"""Data-parallel scaling: images/s of the trainer with 1 process against 2 under DDP, same config.
 
 Both runs use the same global batch and maths (64 px, global batch 64, nz 100, ngf = ndf = 32, BCE,
 no DiffAugment); each is a fresh process group of spawned processes on loopback (gloo on CPU),
@@ -25,8 +25,8 @@ import torch
 import torch.multiprocessing as mp
 
 from bench import free_port
-from gan.train.distributed import DistEnv, DistributedTrainer, device_for, setup, teardown
-from gan.train import TrainConfig
+from gan.train import TrainConfig, Trainer
+from gan.train.distributed import DistEnv, device_for, parallel_hook, setup, teardown
 
 CONFIG = dict(image_size=64, nc=3, nz=100, ngf=32, ndf=32, batch_size=64, diffaugment="",
               sample_every=10**6, checkpoint_every=10**6)
@@ -43,15 +43,15 @@ def _rank(rank: int, world: int, port: int, device: str, threads: int, steps: in
     setup(env, dev)
     try:
         config = TrainConfig(steps=warmup + steps, **CONFIG)
-        trainer = DistributedTrainer(config, device=dev, env=env)
+        trainer = Trainer(config, device=dev, parallel=parallel_hook(env, dev))
         images = torch.randint(0, 256, (N_IMAGES, 3, 64, 64), dtype=torch.uint8, generator=torch.Generator().manual_seed(0))
-        data = trainer._prepare(images)  # this rank's shard sampler, as run() does
-        out = trainer.train_step(trainer._batch(data))  # first step is always a warm-up
+        feed = trainer.feed(images)  # this rank's shard of the set, as run() takes it
+        out = trainer.train_step(next(feed))  # first step is always a warm-up
         for step in range(1, max(warmup, 1) + steps):
             if step == max(warmup, 1):
                 float(out["loss_g"])  # wait for the device before reading the clock
                 started = time.perf_counter()
-            out = trainer.train_step(trainer._batch(data))
+            out = trainer.train_step(next(feed))
         float(out["loss_g"])
         rate = steps * config.batch_size / (time.perf_counter() - started)
         if rank == 0:
@@ -85,7 +85,7 @@ def run(quick: bool = False, steps: int | None = None, threads: int | None = Non
     if torch.cuda.is_available():
         gpu = measure(1, "cuda", threads, steps, warmup)
         name = torch.cuda.get_device_name(0)
-        rows.append({"what": "DistributedTrainer, 1 GPU vs 1 CPU process", "ours": gpu, "reference": one,
+        rows.append({"what": "Trainer, 1 GPU vs 1 CPU process", "ours": gpu, "reference": one,
                      "unit": "images/s", "ratio": gpu / one, "device": f"CUDA ({name}) vs {cpu}"})
         if torch.cuda.device_count() >= 2:
             gpus = measure(2, "cuda", threads, steps, warmup)

@@ -20,7 +20,8 @@ from PIL import Image
 from safetensors.torch import load_file, save_file
 
 from gan.ingest.data import IngestConfig
-from gan.train.distributed import DistEnv, DistributedTrainer, ShardSampler, setup, teardown
+from gan.train.checkpoint import read_config
+from gan.train.distributed import DDPHook, DistEnv, ShardSampler, parallel_hook, setup, teardown
 from gan.ingest.streaming import Shard, ShardStream, find_shards, make_loader, read_tar
 from gan.train import TrainConfig, Trainer
 from tests.conftest import free_port
@@ -41,7 +42,8 @@ def _rank_main(rank: int, world: int, port: int, root: str, steps: int) -> None:
     env = DistEnv(rank=rank, local_rank=rank, world_size=world)
     setup(env, torch.device("cpu"))
     try:
-        trainer = DistributedTrainer(TrainConfig(steps=steps, **TINY), out_dir=Path(root) / f"out{rank}", env=env)
+        hook = DDPHook(env, torch.device("cpu"))
+        trainer = Trainer(TrainConfig(steps=steps, **TINY), out_dir=Path(root) / f"out{rank}", parallel=hook)
         records = list(trainer.run(_images()))
         state = {f"{name}.{k}": v.detach().clone() for name, m in (("G", trainer.G), ("D", trainer.D), ("EMA", trainer.ema))
                  for k, v in m.state_dict().items()}
@@ -86,15 +88,12 @@ def test_only_rank_zero_writes(two_rank_run):
 
 
 def test_two_rank_checkpoint_resumes_on_one(two_rank_run, tmp_path):
-    for cls in (Trainer, DistributedTrainer):
-        out = tmp_path / cls.__name__
-        out.mkdir()  # the plain Trainer.resume expects an existing folder
-        trainer = cls.resume(two_rank_run / "out0", steps=8, out_dir=out)
-        assert trainer.step == 6
-        records = list(trainer.run(_images()))
-        assert [r.step for r in records][-1] == 8 and records[-1].finished == "done"
-        steps = [json.loads(line)["step"] for line in (out / "metrics.jsonl").read_text().splitlines()]
-        assert steps == list(range(1, 9))
+    out = tmp_path / "one"  # a folder that does not exist yet
+    trainer = Trainer.resume(two_rank_run / "out0", steps=8, out_dir=out, changes={"lr_d": 1e-4})
+    assert trainer.step == 6 and trainer.opt_d.param_groups[0]["lr"] == 1e-4
+    records = list(trainer.run(_images()))
+    assert [r.step for r in records][-1] == 8 and records[-1].finished == "done"
+    assert _metric_steps(out) == list(range(1, 9))
 
 
 def test_shard_sampler_covers_each_epoch_once():
@@ -112,8 +111,15 @@ def test_shard_sampler_covers_each_epoch_once():
 
 
 def test_global_batch_must_divide():
+    hook = DDPHook(DistEnv(0, 0, 2), torch.device("cpu"))  # no process group needed to refuse
     with pytest.raises(ValueError, match="divide evenly"):
-        DistributedTrainer(TrainConfig(steps=1, **{**TINY, "batch_size": 7}), env=DistEnv(0, 0, 2))
+        Trainer(TrainConfig(steps=1, **{**TINY, "batch_size": 7}), parallel=hook)
+
+
+def test_one_process_runs_the_plain_trainer():
+    assert parallel_hook(DistEnv(), torch.device("cpu")) is None
+    with pytest.raises(ValueError, match="SyncBatchNorm needs CUDA"):
+        DDPHook(DistEnv(0, 0, 2), torch.device("cpu"), sync_bn=True)
 
 
 # ---- streaming ---------------------------------------------------------------------------------
@@ -219,3 +225,18 @@ def test_stream_cli(shards, tmp_path, capsys):
     assert load_generator(out / "model", "cpu").cfg.image_size == 32
     # 12 good images + notes.png (a text file: found out only when read); the unsafe members are not counted
     assert "**13 images**" in (out / "model" / "README.md").read_text()
+
+
+def test_stream_resume_takes_changed_settings_and_refuses_new_shapes(shards, tmp_path):
+    from gan.train.cli import main
+
+    out = tmp_path / "run"
+    stream = ["--data", str(shards), "--out", str(out), "--stream", "--workers", "0"]
+    main([*stream, "--steps", "2", *CLI_TINY])
+    assert read_config(out)["lr_d"] != 1e-4
+    main([*stream, "--resume", "--steps", "4", "--lr-d", "1e-4", "--loss", "hinge", "--threads", "1"])
+    saved = read_config(out)  # the checkpoint written at the resumed run's end
+    assert (saved["lr_d"], saved["loss"], saved["steps"]) == (1e-4, "hinge", 4)
+    assert _metric_steps(out) == [1, 2, 3, 4]
+    with pytest.raises(SystemExit, match="ngf is 4 in this run"):
+        main([*stream, "--resume", "--steps", "6", "--ngf", "8"])

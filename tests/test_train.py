@@ -41,7 +41,7 @@ def _changed(before, module):
 def test_train_step_changes_parameters_and_keeps_losses_finite(loss, images):
     trainer = Trainer(tiny(loss=loss, diffaugment="color,translation,cutout"))
     g0, d0 = _params(trainer.G), _params(trainer.D)
-    out = trainer.train_step(trainer._batch(images))
+    out = trainer.train_step(next(trainer.feed(images)))
     assert _changed(g0, trainer.G) and _changed(d0, trainer.D)
     assert all(torch.isfinite(v) for v in out.values())
     records = list(trainer.run(images))
@@ -52,14 +52,14 @@ def test_train_step_changes_parameters_and_keeps_losses_finite(loss, images):
 
 def test_g_step_computes_no_gradient_for_d(images):
     trainer = Trainer(tiny())
-    trainer.train_step(trainer._batch(images))
+    trainer.train_step(next(trainer.feed(images)))
     assert all(p.requires_grad for p in trainer.D.parameters())  # D is trainable again after G's step
 
 
 def test_skip_d_keeps_d_fixed_but_trains_g(images):
     trainer = Trainer(tiny())
     g0, d0 = _params(trainer.G), _params(trainer.D)
-    trainer.train_step(trainer._batch(images), skip_d=True)
+    trainer.train_step(next(trainer.feed(images)), skip_d=True)
     assert _changed(g0, trainer.G) and not _changed(d0, trainer.D)
 
 

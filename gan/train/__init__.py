@@ -4,7 +4,9 @@ DiffAugment, health checks, checkpoints, model cards, plots, distributed trainin
 """
 
 from gan.train.config import LIMITS, TrainConfig, suggest_config
-from gan.train.trainer import Trainer, TrainError, TrainStep, measure_step_seconds, read_metrics
+from gan.train.feed import BatchStream
+from gan.train.metrics import METRIC_KEYS, METRICS_FILE, read_metrics
+from gan.train.trainer import Trainer, TrainError, TrainStep, measure_step_seconds
 
-__all__ = ["LIMITS", "TrainConfig", "TrainError", "TrainStep", "Trainer", "measure_step_seconds",
-           "read_metrics", "suggest_config"]
+__all__ = ["LIMITS", "METRICS_FILE", "METRIC_KEYS", "BatchStream", "TrainConfig", "TrainError", "TrainStep",
+           "Trainer", "measure_step_seconds", "read_metrics", "suggest_config"]
