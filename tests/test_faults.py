@@ -142,7 +142,7 @@ def test_corrupt_weights_give_the_fix_and_the_other_tabs_work(tmp_path, monkeypa
     target.write_bytes(bytes(data))
     monkeypatch.setenv("ATELIER_WEIGHTS_DIR", str(tmp_path / "weights"))
     monkeypatch.setenv("PIP_NO_INDEX", "1")  # offline: the re-fetch must fail, as it would without internet
-    zoo._pretrained_folder.cache_clear()
+    zoo.pretrained_folder.cache_clear()
     demo = build_demo(AppContext(sessions=SessionStore(root=tmp_path / "runtime")))
     port = free_port()
     serve(demo, "127.0.0.1", port, prevent_thread_lock=True, quiet=True)
@@ -158,4 +158,4 @@ def test_corrupt_weights_give_the_fix_and_the_other_tabs_work(tmp_path, monkeypa
         assert "Done" in out[3]  # the Style tab still works
     finally:
         demo.close()
-        zoo._pretrained_folder.cache_clear()  # later tests must not see this temporary folder
+        zoo.pretrained_folder.cache_clear()  # later tests must not see this temporary folder
