@@ -24,10 +24,9 @@ from gan.train.checkpoint import read_config
 from gan.train.distributed import DDPHook, DistEnv, ShardSampler, parallel_hook, setup, teardown
 from gan.ingest.streaming import Shard, ShardStream, find_shards, make_loader, read_tar
 from gan.train import TrainConfig, Trainer
-from tests.conftest import free_port
+from tests.conftest import TINY_TRAIN, free_port, tiny_cli
 
-TINY = dict(image_size=32, nc=3, nz=8, ngf=4, ndf=4, batch_size=8, sample_every=3, checkpoint_every=3,
-            n_samples=4, d_skip_threshold=2.0, diffaugment="color,translation", ema_decay=0.9)
+TINY = {**TINY_TRAIN, "batch_size": 8, "d_skip_threshold": 2.0, "diffaugment": "color,translation", "ema_decay": 0.9}
 
 
 
@@ -182,8 +181,7 @@ def test_stream_loader_batches_with_workers(shards):
 
 # ---- the command line: torchrun, resume on one process, --stream -----------------------------------
 
-CLI_TINY = ["--size", "32", "--nz", "8", "--ngf", "4", "--ndf", "4", "--batch-size", "4",
-            "--sample-every", "2", "--checkpoint-every", "2", "--n-samples", "4", "--threads", "1"]
+CLI_TINY = [*tiny_cli(sample_every=2, checkpoint_every=2), "--threads", "1"]
 
 
 def _metric_steps(out: Path) -> list[int]:

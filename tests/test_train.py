@@ -15,13 +15,11 @@ from gan.train.health import HealthMonitor, diversity
 from gan.explorer.model import load_generator
 from gan.train import TrainConfig, Trainer, TrainError, suggest_config
 from gan.train.losses import d_loss
+from tests.conftest import tiny_train_config
 
 
 def tiny(**kw) -> TrainConfig:
-    base = dict(image_size=32, nz=8, ngf=4, ndf=4, batch_size=4, steps=6, sample_every=3,
-                checkpoint_every=3, n_samples=4)
-    base.update(kw)
-    return TrainConfig(**base)
+    return tiny_train_config(**{"steps": 6, **kw})
 
 
 @pytest.fixture

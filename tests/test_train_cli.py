@@ -13,9 +13,9 @@ from PIL import Image
 
 from gan.explorer.model import load_generator
 from gan.train.cli import main
+from tests.conftest import tiny_cli
 
-TINY = ["--size", "32", "--nz", "8", "--ngf", "4", "--ndf", "4", "--batch-size", "4",
-        "--sample-every", "2", "--checkpoint-every", "2", "--n-samples", "4"]
+TINY = tiny_cli(sample_every=2, checkpoint_every=2)
 
 
 @pytest.fixture
