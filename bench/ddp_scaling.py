@@ -3,11 +3,11 @@
 Both runs use the same global batch and maths (64 px, global batch 64, nz 100, ngf = ndf = 32, BCE,
 no DiffAugment); each is a fresh process group of spawned processes on loopback (gloo on CPU),
 timed over `steps` train steps (forwards, backwards with DDP's gradient all_reduce, Adam, EMA) after
-`warmup` steps, on rank 0, one configuration right after the other. On CPU the cores are shared: 1 process x T threads against 2 processes x T/2 threads, so the
-same CPU time is on offer and the ratio shows what DDP's overhead costs or its better core use
-gains; on a 2-core machine expect about 1x (the point of this project's DDP is correctness and
-GPUs). Where CUDA is there, a row compares 1 GPU with this machine's CPU (and, with two or more
-GPUs, 2 GPUs under NCCL with 1 GPU).
+`warmup` steps, on rank 0, one configuration right after the other. On CPU the cores are shared:
+1 process x T threads against 2 processes x T/2 threads, so the same CPU time is on offer and the
+ratio shows what DDP's overhead costs or its better core use gains; on a 2-core machine expect
+about 1x (the point of this project's DDP is correctness and GPUs). Where CUDA is there, a row
+compares 1 GPU with this machine's CPU (and, with two or more GPUs, 2 GPUs under NCCL with 1 GPU).
 
     python -m bench.ddp_scaling [--steps 10] [--threads 2] [--quick]
 """
@@ -44,7 +44,8 @@ def _rank(rank: int, world: int, port: int, device: str, threads: int, steps: in
     try:
         config = TrainConfig(steps=warmup + steps, **CONFIG)
         trainer = Trainer(config, device=dev, parallel=parallel_hook(env, dev))
-        images = torch.randint(0, 256, (N_IMAGES, 3, 64, 64), dtype=torch.uint8, generator=torch.Generator().manual_seed(0))
+        images = torch.randint(0, 256, (N_IMAGES, 3, 64, 64), dtype=torch.uint8,
+                               generator=torch.Generator().manual_seed(0))
         feed = trainer.feed(images)  # this rank's shard of the set, as run() takes it
         out = trainer.train_step(next(feed))  # first step is always a warm-up
         for step in range(1, max(warmup, 1) + steps):
@@ -78,7 +79,8 @@ def run(quick: bool = False, steps: int | None = None, threads: int | None = Non
     cpu = f"CPU ({threads} threads in all)"
     rows = [{"what": "DDP scaling, 2 gloo processes vs 1 (64 px, global batch 64)", "ours": two, "reference": one,
              "unit": "images/s", "ratio": two / one, "device": cpu,
-             "note": f"{os.cpu_count()} cores shared; 1 process uses {threads} threads, each of 2 uses {max(1, threads // 2)}"},
+             "note": f"{os.cpu_count()} cores shared; 1 process uses {threads} threads, "
+                     f"each of 2 uses {max(1, threads // 2)}"},
             {"what": f"DDP scaling, 2 gloo processes vs 1 at {max(1, threads // 2)} thread(s) each", "ours": two,
              "reference": one_half, "unit": "images/s", "ratio": two / one_half, "device": cpu,
              "note": "same threads per process: the ideal is 2x when the cores are free"}]

@@ -12,8 +12,8 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Iterator, Sequence
 
 import torch
 import torch.nn.functional as F
@@ -271,8 +271,8 @@ def stylize(content: Image.Image, styles: Sequence[Image.Image], weights: Sequen
     image, iteration, total = None, 0, sum(plan)  # the only random draw, a noise init, has its own generator
     for index, (size, its) in enumerate(zip(sizes, plan)):
         content_t = prepare(content, size, config.preserve_colours, device)
-        style_ts = [prepare(s, fit_size(*s.size, round(max(size) * config.style_scale)), config.preserve_colours, device)
-                    for s in styles]
+        style_ts = [prepare(s, fit_size(*s.size, round(max(size) * config.style_scale)), config.preserve_colours,
+                            device) for s in styles]
         targets = compute_targets(extract, config, content_t, style_ts, blend)
         image = initial_image(content_t, config, channels) if image is None else resize(image, size)
         image.requires_grad_(True)

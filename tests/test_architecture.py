@@ -6,6 +6,7 @@ under a second. Function-level imports count like module-level ones.
 
 from __future__ import annotations
 
+import re
 import textwrap
 
 from tests.import_graph import ROOT, ModuleInfo, cycles, foreign_private_uses, graph, read_modules
@@ -48,7 +49,7 @@ def test_engines_import_no_ui_framework_and_not_each_other():
     for name, info in read_modules(ROOT).items():
         if _top(name) not in ENGINES:
             continue
-        others = [m for m in info.imports if _top(m) in ENGINES and _top(m) != _top(name) or _top(m) in ("ui", "app")]
+        others = [m for m in info.imports if (_top(m) in ENGINES and _top(m) != _top(name)) or _top(m) in ("ui", "app")]
         wrong += [f"{name} imports {m}" for m in others]
         wrong += [f"{name} imports {m}" for m in info.external_modules if _top(m) in UI_FRAMEWORKS]
     assert not wrong, "; ".join(wrong)
@@ -57,7 +58,8 @@ def test_engines_import_no_ui_framework_and_not_each_other():
 def test_no_module_uses_another_modules_underscored_names():
     uses = {(name, used): line for name, info in read_modules(ROOT, with_tests=True).items()
             for line, used in foreign_private_uses(info)}
-    wrong = [f"{name}:{line} uses {used}" for (name, used), line in sorted(uses.items()) if (name, used) not in UI_PENDING]
+    wrong = [f"{name}:{line} uses {used}" for (name, used), line in sorted(uses.items())
+             if (name, used) not in UI_PENDING]
     assert not wrong, "give these a public name: " + "; ".join(wrong)
     assert not UI_PENDING - set(uses), f"no longer used, remove from UI_PENDING: {UI_PENDING - set(uses)}"
 
@@ -83,3 +85,16 @@ def test_underscore_rule_sees_imports_module_attributes_and_foreign_objects(tmp_
     info: ModuleInfo = read_modules(tmp_path)["gan.user"]
     assert sorted(used for _, used in foreign_private_uses(info)) == [
         "gan.zoo._cache", "self._inherited", "trainer._batch", "zoo._folder"]
+
+
+def test_the_repo_stands_alone():
+    """No pointer to documents outside the repository, nor to issue numbers of a tracker."""
+    outside = re.compile(r"DESIGN\.md|\.\./shared|\bissues? ?#?\d+|\bticket #?\d+", re.IGNORECASE)
+    texts = [ROOT / name for name in ("README.md", "Makefile", "requirements.txt", "requirements-dev.txt",
+                                      "pyproject.toml", "app.py")]
+    for folder in ("docs", "ui", "gan", "style", "common", "weights", "bench", "tools", "tests", ".ci"):
+        texts += [p for p in (ROOT / folder).rglob("*") if p.suffix in (".py", ".md", ".sh", "") and p.is_file()]
+    found = [f"{path.relative_to(ROOT)}:{n}: {line.strip()}" for path in texts if "artifacts" not in path.parts
+             for n, line in enumerate(path.read_text(encoding="utf-8", errors="replace").splitlines(), 1)
+             if outside.search(line) and path.name != "test_architecture.py"]
+    assert not found, "\n".join(found)

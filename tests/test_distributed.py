@@ -1,5 +1,7 @@
 """DDP on CPU (2 gloo processes on loopback) and the streaming loader over tiny tar shards.
 
+The spawned-process tests are marked slow (the whole suite runs them; `make test-fast` does not).
+
 The spawned ranks train a tiny DCGAN on a synthetic uint8 set, each with its own candidate output
 folder (only rank 0 may create it), and dump G, D and EMA state for the test to compare.
 """
@@ -20,10 +22,10 @@ from PIL import Image
 from safetensors.torch import load_file, save_file
 
 from gan.ingest.data import IngestConfig
-from gan.train.checkpoint import read_config
-from gan.train.distributed import DDPHook, DistEnv, ShardSampler, parallel_hook, setup, teardown
 from gan.ingest.streaming import Shard, ShardStream, find_shards, make_loader, read_tar
 from gan.train import TrainConfig, Trainer
+from gan.train.checkpoint import read_config
+from gan.train.distributed import DDPHook, DistEnv, ShardSampler, parallel_hook, setup, teardown
 from tests.conftest import TINY_TRAIN, free_port, tiny_cli
 
 TINY = {**TINY_TRAIN, "batch_size": 8, "d_skip_threshold": 2.0, "diffaugment": "color,translation", "ema_decay": 0.9}
@@ -44,8 +46,8 @@ def _rank_main(rank: int, world: int, port: int, root: str, steps: int) -> None:
         hook = DDPHook(env, torch.device("cpu"))
         trainer = Trainer(TrainConfig(steps=steps, **TINY), out_dir=Path(root) / f"out{rank}", parallel=hook)
         records = list(trainer.run(_images()))
-        state = {f"{name}.{k}": v.detach().clone() for name, m in (("G", trainer.G), ("D", trainer.D), ("EMA", trainer.ema))
-                 for k, v in m.state_dict().items()}
+        modules = (("G", trainer.G), ("D", trainer.D), ("EMA", trainer.ema))
+        state = {f"{name}.{k}": v.detach().clone() for name, m in modules for k, v in m.state_dict().items()}
         save_file(state, str(Path(root) / f"state{rank}.safetensors"))
         (Path(root) / f"steps{rank}.json").write_text(json.dumps([r.step for r in records]))
     finally:
@@ -59,15 +61,18 @@ def two_rank_run(tmp_path_factory) -> Path:
     return root
 
 
+@pytest.mark.slow
 def test_ranks_stay_identical(two_rank_run):
     a, b = (load_file(str(two_rank_run / f"state{r}.safetensors")) for r in (0, 1))
-    params = [k for k in a if not k.startswith(("G.", "D.")) or "running" not in k and "num_batches" not in k]
+    params = [k for k in a if not k.startswith(("G.", "D.")) or ("running" not in k and "num_batches" not in k)]
     assert any(k.startswith("EMA.") for k in params) and any(k.startswith("D.") for k in params)
     for key in params:  # D's/G's BN running stats are per rank (unused in training); all the rest must match
         assert torch.equal(a[key], b[key]), key
-    assert json.loads((two_rank_run / "steps0.json").read_text()) == json.loads((two_rank_run / "steps1.json").read_text())
+    steps0, steps1 = (json.loads((two_rank_run / f"steps{r}.json").read_text()) for r in (0, 1))
+    assert steps0 == steps1
 
 
+@pytest.mark.slow
 def test_weights_moved_from_init(two_rank_run):
     a = load_file(str(two_rank_run / "state0.safetensors"))
     init = Trainer(TrainConfig(steps=6, **TINY))
@@ -76,6 +81,7 @@ def test_weights_moved_from_init(two_rank_run):
         assert any(not torch.equal(a[f"{name}.{k}"], v) for k, v in weights.items()), name
 
 
+@pytest.mark.slow
 def test_only_rank_zero_writes(two_rank_run):
     assert not (two_rank_run / "out1").exists()
     names = {p.name for p in (two_rank_run / "out0").iterdir()}
@@ -86,6 +92,7 @@ def test_only_rank_zero_writes(two_rank_run):
     assert [m["skipped_d"] for m in lines] == [False] * 3 + [True] * 3
 
 
+@pytest.mark.slow
 def test_two_rank_checkpoint_resumes_on_one(two_rank_run, tmp_path):
     out = tmp_path / "one"  # a folder that does not exist yet
     trainer = Trainer.resume(two_rank_run / "out0", steps=8, out_dir=out, changes={"lr_d": 1e-4})
@@ -188,6 +195,7 @@ def _metric_steps(out: Path) -> list[int]:
     return [json.loads(line)["step"] for line in (out / "metrics.jsonl").read_text().splitlines()]
 
 
+@pytest.mark.slow
 def test_torchrun_cli_then_resume_on_one_process(tmp_path):
     import subprocess
     import sys

@@ -10,13 +10,12 @@ import zipfile
 from pathlib import Path
 
 import pytest
-
-from tests.conftest import save_readme_screenshot
 from PIL import Image
 
 from gan.explorer import latent as L
 from gan.explorer import zoo
 from gan.explorer.model import Generator
+from tests.conftest import save_readme_screenshot
 
 NEUTRAL = ["dcgan-faces-64", 7, 1.0, "nearest", "256", 0]
 

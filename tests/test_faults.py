@@ -11,9 +11,9 @@ import pytest
 import torch
 from PIL import Image
 
-from gan.train.checkpoint import CHECKPOINT_FILE
 from gan.ingest.data import ImageDataset, IngestReport
 from gan.train import TrainConfig, Trainer
+from gan.train.checkpoint import CHECKPOINT_FILE
 from ui import train as T
 from ui import train_resume as resume
 from ui.context import AppContext, SessionStore
@@ -119,7 +119,7 @@ def test_style_out_of_memory_offers_a_smaller_size(monkeypatch, tmp_path):
     monkeypatch.setattr(S, "stylize", boom)
     on_stylize, _ = S.make_handlers(AppContext(device=torch.device("cpu"), sessions=SessionStore(root=tmp_path)))
     photo = Image.new("RGB", (40, 30), "white")
-    with pytest.raises(gr.Error, match="ran out of memory at 256 px. Retry at 128 px"):
+    with pytest.raises(gr.Error, match=r"ran out of memory at 256 px\. Retry at 128 px"):
         list(on_stylize(photo, photo, 1.0, None, 0.5, None, 0.5, 0.0, 0.3, -1.0, 10, 256, "lbfgs", "content",
                         False, 1.0, "tiny-random", SimpleNamespace(session_hash="s")))
 

@@ -111,7 +111,7 @@ def test_recipe_round_trip_gives_byte_identical_png(tmp_path, tiny_G, tiny_dirs)
     assert Image.open(io.BytesIO(png)).size == (128, 128)
 
 
-@pytest.mark.parametrize("bad, match", [
+@pytest.mark.parametrize(("bad", "match"), [
     ('{"seed": -1}', "seed"), ('{"truncation": 5}', "Truncation"), ('{"upscale": "magic"}', "Upscale"),
     ('{"size": 300}', "Size"), ('{"colour": 1}', "unknown fields"), ("not json", "not valid JSON"),
 ])

@@ -9,8 +9,8 @@ import pytest
 import torch
 from PIL import Image
 
-from style.colour import pil_to_tensor, to_yiq
 from common.backbones import FeatureExtractor, load_backbone, resolve_backbone
+from style.colour import pil_to_tensor, to_yiq
 from style.transfer import StyleConfig, fit_size, stylize
 
 
@@ -86,7 +86,7 @@ def test_total_loss_falls_by_half():
     assert any(s.preview is not None for s in steps[:-1])
 
 
-@pytest.mark.parametrize("optimiser,init", [("adam", "noise"), ("lbfgs", "grey")])
+@pytest.mark.parametrize(("optimiser", "init"), [("adam", "noise"), ("lbfgs", "grey")])
 def test_other_optimisers_and_inits_run(optimiser, init):
     steps = list(stylize(synthetic(40, 32, 2), [stripes()], None, tiny(optimiser=optimiser, init=init, iterations=8)))
     assert steps[-1].result.size == (48, 38)

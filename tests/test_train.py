@@ -9,11 +9,11 @@ import pytest
 import torch
 from safetensors import safe_open
 
+from gan.explorer.model import load_generator
+from gan.train import TrainConfig, Trainer, TrainError, suggest_config
 from gan.train.checkpoint import CHECKPOINT_FILE
 from gan.train.diffaugment import diff_augment, parse_policy
 from gan.train.health import HealthMonitor, diversity
-from gan.explorer.model import load_generator
-from gan.train import TrainConfig, Trainer, TrainError, suggest_config
 from gan.train.losses import d_loss
 from tests.conftest import tiny_train_config
 

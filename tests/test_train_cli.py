@@ -51,6 +51,7 @@ def test_cli_explains_bad_settings(folder, tmp_path):
         main(["--data", str(folder), "--out", str(tmp_path / "r"), "--lr-d", "3", *TINY])
 
 
+@pytest.mark.slow
 def test_python_dash_m_gan_train_runs(folder, tmp_path):
     out = tmp_path / "run"
     result = subprocess.run([sys.executable, "-m", "gan.train", "--data", str(folder), "--out", str(out),

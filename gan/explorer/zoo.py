@@ -100,10 +100,9 @@ def _load_cached(folder: str, device: str, config: DirectionConfig) -> LoadedMod
     return LoadedModel(G=G, directions=directions, folder=Path(folder))
 
 
-def load(folder: Path, device: torch.device | str = "cpu",
-         config: DirectionConfig = DirectionConfig()) -> LoadedModel:
+def load(folder: Path, device: torch.device | str = "cpu", config: DirectionConfig | None = None) -> LoadedModel:
     """Load a model folder once per (folder, device); raises ModelLoadError on a bad folder."""
-    return _load_cached(str(Path(folder).resolve()), str(torch.device(device)), config)
+    return _load_cached(str(Path(folder).resolve()), str(torch.device(device)), config or DirectionConfig())
 
 
 def download_from_hub(repo_id: str) -> Path:

@@ -6,8 +6,8 @@ from dataclasses import asdict, dataclass, fields
 
 import torch
 
-from gan.train.diffaugment import parse_policy
 from gan.explorer.model import DCGANConfig
+from gan.train.diffaugment import parse_policy
 
 LOSSES = ("bce", "hinge")
 DEFAULT_POLICY = "color,translation,cutout"
@@ -49,7 +49,7 @@ class TrainConfig:
     seed: int = 0
 
     def __post_init__(self) -> None:
-        self.model_config  # validates image_size, nc, nz, ngf, ndf
+        _ = self.model_config  # validates image_size, nc, nz, ngf, ndf
         if self.loss not in LOSSES:
             raise ValueError(f"loss must be one of {', '.join(LOSSES)}, got {self.loss!r}.")
         for name, (low, high) in LIMITS.items():
@@ -68,7 +68,7 @@ class TrainConfig:
         return asdict(self)
 
     @classmethod
-    def from_dict(cls, raw: dict) -> "TrainConfig":
+    def from_dict(cls, raw: dict) -> TrainConfig:
         """Inverse of to_dict; unknown keys are an error."""
         unknown = set(raw) - {f.name for f in fields(cls)}
         if unknown:

@@ -59,7 +59,7 @@ class DistEnv:
                              f"world size {self.world_size}.")
 
     @classmethod
-    def from_environ(cls) -> "DistEnv":
+    def from_environ(cls) -> DistEnv:
         """Read RANK, LOCAL_RANK and WORLD_SIZE (set by torchrun); one process when absent."""
         env = os.environ
         return cls(int(env.get("RANK", 0)), int(env.get("LOCAL_RANK", 0)), int(env.get("WORLD_SIZE", 1)))

@@ -125,7 +125,8 @@ def resumed_config(config: TrainConfig, steps: int | None = None, changes: dict 
             raise TrainError(f"Unknown training setting {name!r}.")
         if name not in TUNABLE_ON_RESUME and getattr(config, name) != value:
             raise TrainError(f"{name} is {getattr(config, name)!r} in this run and cannot change when resuming "
-                             "(it fixes the networks' shapes or the run's sample noise); set it back, or start a new run.")
+                             "(it fixes the networks' shapes or the run's sample noise); set it back, "
+                             "or start a new run.")
     try:
         return replace(config, **{k: v for k, v in changes.items() if k in TUNABLE_ON_RESUME})
     except ValueError as err:
@@ -175,7 +176,8 @@ class Trainer:
         self.G.to(self.device, memory_format=self._fmt)
         self.D.to(self.device, memory_format=self._fmt)
         self.ema = copy.deepcopy(self.G).eval().requires_grad_(False)
-        self.fixed_z, self._calib_z = noise[: config.n_samples].to(self.device), noise[config.n_samples:].to(self.device)
+        noise = noise.to(self.device)
+        self.fixed_z, self._calib_z = noise[: config.n_samples], noise[config.n_samples :]
         self._fused = True if self.device.type == "cuda" else None
         betas = (config.beta1, config.beta2)
         self.opt_g = torch.optim.Adam(self.G.parameters(), lr=config.lr_g, betas=betas, fused=self._fused)
@@ -266,8 +268,8 @@ class Trainer:
     def feed(self, data: torch.Tensor | BatchStream) -> Feed:
         """uint8 images (N, C, S, S) in memory, or a BatchStream, as this rank's endless batches on the device."""
         if isinstance(data, BatchStream):
-            first = self._checked(next(data.batches), "streamed images")
-            probe, draw, size = first.to(self.device), lambda: next(data.batches).to(self.device, non_blocking=True), data.size
+            probe = self._checked(next(data.batches), "streamed images").to(self.device)
+            draw, size = lambda: next(data.batches).to(self.device, non_blocking=True), data.size
         else:
             if not isinstance(data, torch.Tensor) or data.dtype != torch.uint8 or data.dim() != 4:
                 raise TrainError("Training data must be a uint8 tensor of images shaped (N, C, S, S).")
