@@ -144,7 +144,7 @@ def test_resume_takes_a_checkpoint_from_another_kind_of_device(tmp_path, images,
 def test_loaded_adam_moments_take_the_parameters_memory_layout():
     """On CUDA the weights are channels_last and fused Adam refuses moments of another layout;
     checkpoints hold contiguous tensors, so loading must re-lay them out like the parameters."""
-    from gan.train.trainer import adopt_optimizer_state
+    from gan.train.checkpoint import adopt_optimizer_state
 
     weight = torch.nn.Parameter(torch.randn(8, 4, 3, 3).contiguous(memory_format=torch.channels_last))
     opt = torch.optim.Adam([weight], lr=1e-3)

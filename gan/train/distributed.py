@@ -32,12 +32,13 @@ import os
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Protocol
 
 import torch
 import torch.distributed as dist
 from torch.nn.parallel import DistributedDataParallel as DDP
 
-from gan.train.trainer import TrainError
+from gan.train.config import TrainError
 
 log = logging.getLogger(__name__)
 
@@ -72,6 +73,37 @@ class DistEnv:
     @property
     def distributed(self) -> bool:
         return self.world_size > 1
+
+
+class StopFlag(Protocol):
+    """Anything with `is_set()`: a threading.Event, or a flag that all ranks read alike."""
+
+    def is_set(self) -> bool:
+        """Whether the run should stop now."""
+
+
+class ParallelHook(Protocol):
+    """What the trainer needs from a data-parallel job (`DDPHook` below, under torchrun)."""
+
+    world_size: int
+    is_main: bool  # the one process that writes files
+    flush_every: int  # steps between records: on a step count, the same on every rank (not a wall clock)
+
+    def wrap(self, module: torch.nn.Module) -> torch.nn.Module:
+        """The module that runs `module`'s forward when its gradients must be averaged over ranks."""
+
+    def average(self, table: torch.Tensor) -> torch.Tensor:
+        """The mean of `table` over ranks (the step's scalars, so every rank decides alike)."""
+
+    def stop_flag(self, event: threading.Event | None) -> StopFlag:
+        """A stop flag every rank reads alike (any rank's stop stops all at one step)."""
+
+    def noise_seed(self, seed: int, step: int) -> int:
+        """The seed of this rank's noise/augmentation generator at `step`."""
+
+    def index_sampler(self, n: int, batch: int, seed: int, device: torch.device,
+                      step: int) -> Callable[[], torch.Tensor]:
+        """Indices of this rank's next `batch` images of an in-memory set of `n`, as of `step`."""
 
 
 def launched_by_torchrun() -> bool:

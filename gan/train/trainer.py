@@ -22,16 +22,16 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Protocol
 
 import torch
 
 from common.device import configure_backend
 from gan.explorer.model import Discriminator, Generator, init_weights
 from gan.train.card import grid_to_pil, grid_uint8, model_card, write_card
-from gan.train.checkpoint import TrainState, load_checkpoint, save_checkpoint
-from gan.train.config import TUNABLE_ON_RESUME, TrainConfig
+from gan.train.checkpoint import TrainState, adopt_optimizer_state, load_checkpoint, save_checkpoint
+from gan.train.config import TrainConfig, TrainError, resumed_config
 from gan.train.diffaugment import diff_augment, parse_policy
+from gan.train.distributed import ParallelHook, StopFlag
 from gan.train.feed import BatchStream, Feed, to_float
 from gan.train.health import NAN_ADVICE, HealthMonitor, diversity
 from gan.train.losses import d_loss, g_loss
@@ -40,10 +40,6 @@ from gan.train.metrics import METRIC_KEYS, append_metrics, read_metrics, write_m
 log = logging.getLogger(__name__)
 
 FLUSH_S = 0.25  # longest time between host syncs, so that a UI stays live
-
-
-class TrainError(ValueError):
-    """Training cannot start or continue (wrong data, wrong checkpoint); the message says why."""
 
 
 def measure_step_seconds(config: TrainConfig, device: torch.device | str = "cpu", steps: int = 4) -> float:
@@ -84,73 +80,6 @@ class TrainStep:
         """The scalar part, as one line of metrics.jsonl."""
         return {"step": self.step, **{k: getattr(self, k) for k in METRIC_KEYS}, "skipped_d": self.skipped_d,
                 "images_per_s": round(self.images_per_s, 2)}
-
-
-class StopFlag(Protocol):
-    """Anything with `is_set()`: a threading.Event, or a flag that all ranks read alike."""
-
-    def is_set(self) -> bool:
-        """Whether the run should stop now."""
-
-
-class ParallelHook(Protocol):
-    """What the trainer needs from a data-parallel job (`gan.train.distributed.DDPHook` under torchrun)."""
-
-    world_size: int
-    is_main: bool  # the one process that writes files
-    flush_every: int  # steps between records: on a step count, the same on every rank (not a wall clock)
-
-    def wrap(self, module: torch.nn.Module) -> torch.nn.Module:
-        """The module that runs `module`'s forward when its gradients must be averaged over ranks."""
-
-    def average(self, table: torch.Tensor) -> torch.Tensor:
-        """The mean of `table` over ranks (the step's scalars, so every rank decides alike)."""
-
-    def stop_flag(self, event: threading.Event | None) -> StopFlag:
-        """A stop flag every rank reads alike (any rank's stop stops all at one step)."""
-
-    def noise_seed(self, seed: int, step: int) -> int:
-        """The seed of this rank's noise/augmentation generator at `step`."""
-
-    def index_sampler(self, n: int, batch: int, seed: int, device: torch.device,
-                      step: int) -> Callable[[], torch.Tensor]:
-        """Indices of this rank's next `batch` images of an in-memory set of `n`, as of `step`."""
-
-
-def resumed_config(config: TrainConfig, steps: int | None = None, changes: dict | None = None) -> TrainConfig:
-    """The config a resumed run goes on with: `steps` and tunable `changes` applied, fixed fields refused."""
-    changes = dict(changes or {}, **({"steps": steps} if steps is not None else {}))
-    for name, value in changes.items():
-        if name not in TrainConfig.__dataclass_fields__:
-            raise TrainError(f"Unknown training setting {name!r}.")
-        if name not in TUNABLE_ON_RESUME and getattr(config, name) != value:
-            raise TrainError(f"{name} is {getattr(config, name)!r} in this run and cannot change when resuming "
-                             "(it fixes the networks' shapes or the run's sample noise); set it back, "
-                             "or start a new run.")
-    try:
-        return replace(config, **{k: v for k, v in changes.items() if k in TUNABLE_ON_RESUME})
-    except ValueError as err:
-        raise TrainError(str(err)) from err
-
-
-def adopt_optimizer_state(opt: torch.optim.Optimizer, fused: bool | None) -> None:
-    """Fit loaded Adam state to this trainer's parameters and device.
-
-    Checkpoints store contiguous tensors, but on CUDA the parameters are channels_last and fused
-    Adam refuses moments of another layout; a checkpoint written on another device also brings
-    its own `fused` flag and `step` placement. So: this device's `fused`, moments in the
-    parameters' layout, and `step` on the parameters' device only where fused Adam wants it there.
-    """
-    for group in opt.param_groups:
-        group["fused"] = fused
-    for param, slots in opt.state.items():
-        for key, value in slots.items():
-            if not torch.is_tensor(value):
-                continue
-            if key == "step":
-                slots[key] = value.to(param.device if fused else "cpu", torch.float32)
-            elif value.shape == param.shape:
-                slots[key] = torch.empty_like(param).copy_(value)
 
 
 class Trainer:
