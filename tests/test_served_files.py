@@ -101,6 +101,7 @@ def test_identical_outputs_from_many_sessions_arrive_whole(served, same_images):
 
 @pytest.mark.integration
 @pytest.mark.weights
+@pytest.mark.slow
 def test_a_picture_named_again_later_outlives_the_cache_sweep(served):
     """The sweep removes cache files older than its age (by ctime): a file named now must be new."""
     from gradio.route_utils import delete_files_created_by_app
