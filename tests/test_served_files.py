@@ -120,7 +120,7 @@ def test_a_picture_named_again_later_outlives_the_cache_sweep(served):
 
 def test_published_files_are_whole_fresh_and_in_gradios_cache(tmp_path):
     data = os.urandom(50_000)
-    paths = [files.publish_bytes(data, "same.bin") for _ in range(3)]
+    paths = [files.publish(data, "same.bin") for _ in range(3)]
     assert len(set(paths)) == 3  # written once each: no later request rewrites a named file
     for path in map(Path, paths):
         assert path.name == "same.bin" and path.read_bytes() == data
@@ -138,18 +138,18 @@ def test_published_files_are_whole_fresh_and_in_gradios_cache(tmp_path):
         assert archive.namelist() == ["config.json"]
     for bad in ("", "../x.png", "a/b.png", ".hidden"):
         with pytest.raises(ValueError):
-            files.publish_bytes(b"x", bad)
+            files.publish(b"x", bad)
 
 
 def test_prune_drops_only_windows_past_the_sweep(monkeypatch, tmp_path):
-    monkeypatch.setattr(files, "root", lambda: tmp_path)
+    monkeypatch.setattr(files, "cache_root", lambda: tmp_path)
     monkeypatch.setattr(files, "_pruned_window", -1)
     now = int(time.time() // files.WINDOW_S)
     every, age = files.DELETE_CACHE
     past_sweep = now - (every + age) // files.WINDOW_S - 2
     for window in (past_sweep, past_sweep + 1, now):
         (tmp_path / str(window) / "f").mkdir(parents=True)
-    path = Path(files.publish_bytes(b"new", "n.txt"))
+    path = Path(files.publish(b"new", "n.txt"))
     assert sorted(int(p.name) for p in tmp_path.iterdir()) == [past_sweep + 1, now]
     assert path.read_bytes() == b"new"
 

@@ -126,7 +126,7 @@ class _Explore:
 
     def save_file(self, data: bytes, name: str) -> str:
         """Publish bytes under a readable download name (ui/files.py: complete, never rewritten); the path."""
-        return files.publish_bytes(data, name)
+        return files.publish(data, name)
 
     def render(self, recipe: L.Recipe, request: gr.Request | None) -> str:
         """Recipe -> path of its PNG."""

@@ -42,12 +42,12 @@ _prune_lock = threading.Lock()
 _pruned_window = -1
 
 
-def root() -> Path:
+def cache_root() -> Path:
     """Where published files live: inside Gradio's cache, so Gradio serves them without a copy."""
     return Path(get_upload_folder()) / "atelier"
 
 
-def publish_bytes(data: bytes, name: str) -> str:
+def publish(data: bytes, name: str) -> str:
     """Write `data` as a complete file named `name` (the download name) that nothing else writes; its path."""
     folder = _fresh_folder(name)
     tmp = folder / f".{name}.part"
@@ -63,7 +63,7 @@ def publish_image(image: Image.Image, name: str) -> str:
     options = {"compress_level": 1} if fmt == "PNG" else {}  # the Explore renders' fast setting
     buffer = io.BytesIO()
     image.save(buffer, format=fmt, **options)
-    return publish_bytes(buffer.getvalue(), name)
+    return publish(buffer.getvalue(), name)
 
 
 def publish_zip(source: Path, name: str) -> str:
@@ -80,7 +80,7 @@ def _fresh_folder(name: str) -> Path:
         raise ValueError(f"{name!r} is not a plain file name")
     window = int(time.time() // WINDOW_S)
     _prune(window)
-    folder = root() / str(window) / secrets.token_hex(16)
+    folder = cache_root() / str(window) / secrets.token_hex(16)
     folder.mkdir(parents=True)
     return folder
 
@@ -94,7 +94,7 @@ def _prune(window: int) -> None:
         _pruned_window = window
     every, age = DELETE_CACHE
     oldest_kept = window - (every + age) // WINDOW_S - 1  # named by its end, swept by end + age + every
-    base = root()
+    base = cache_root()
     for entry in base.iterdir() if base.is_dir() else ():
         if entry.name.isdigit() and int(entry.name) < oldest_kept:
             shutil.rmtree(entry, ignore_errors=True)
