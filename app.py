@@ -17,10 +17,10 @@ from common import zerogpu
 
 zerogpu.prepare()  # on a ZeroGPU Space, `spaces` must patch torch before anything probes CUDA
 
-import gradio as gr  # noqa: E402 (imported after zerogpu.prepare, on purpose)
+import gradio as gr
 
-from ui import explore, style, train  # noqa: E402
-from ui.context import AppContext  # noqa: E402
+from ui import explore, files, style, train
+from ui.context import AppContext
 
 TITLE = "GAN Atelier"
 INTRO = ("Play with generative image models: explore a pretrained DCGAN's latent space, "
@@ -52,8 +52,9 @@ def build_tabs(ctx: AppContext) -> Tabs:
 def build_demo(ctx: AppContext | None = None) -> gr.Blocks:
     """Build the whole app (nothing is launched)."""
     ctx = ctx or AppContext()
-    # delete_cache: every hour, drop cached files older than an hour (uploads, results).
-    with gr.Blocks(title=TITLE, delete_cache=(3600, 3600)) as demo:
+    # delete_cache: every hour, drop cached files older than an hour (uploads, results); ui/files.py
+    # relies on this schedule for its promise that a named file stays readable for an hour.
+    with gr.Blocks(title=TITLE, delete_cache=files.DELETE_CACHE) as demo:
         gr.Markdown(f"# {TITLE}\n{INTRO}")
         tabs = build_tabs(ctx)
         explore.wire_page_load(tabs.explore, demo)

@@ -134,8 +134,7 @@ def test_kept_runs_expire(tmp_path):
     store = SessionStore(root=tmp_path, ttl_s=0)
     old = store.kept_dir / ("a" * 32)
     old.mkdir(parents=True)
-    store._last_sweep -= 120
-    store.get("someone")
+    store.sweep()
     assert not old.exists()
 
 
@@ -171,7 +170,7 @@ def test_style_out_of_memory_offers_a_smaller_size(monkeypatch, tmp_path):
     photo = Image.new("RGB", (40, 30), "white")
     given = {name: w.value for name, w in tab.v.form.widgets().items()}
     given.update(content=photo, style_1=photo, iterations=10, size=256, backbone="tiny-random")
-    with pytest.raises(gr.Error, match="ran out of memory at 256 px. Retry at 128 px"):
+    with pytest.raises(gr.Error, match=r"ran out of memory at 256 px\. Retry at 128 px"):
         list(tab.stylize(SimpleNamespace(session_hash="s"), **given))
 
 
@@ -193,7 +192,7 @@ def test_corrupt_weights_give_the_fix_and_the_other_tabs_work(tmp_path, monkeypa
     target.write_bytes(bytes(data))
     monkeypatch.setenv("ATELIER_WEIGHTS_DIR", str(tmp_path / "weights"))
     monkeypatch.setenv("PIP_NO_INDEX", "1")  # offline: the re-fetch must fail, as it would without internet
-    zoo._pretrained_folder.cache_clear()
+    zoo.pretrained_folder.cache_clear()
     demo = build_demo(AppContext(sessions=SessionStore(root=tmp_path / "runtime")))
     port = free_port()
     serve(demo, "127.0.0.1", port, prevent_thread_lock=True, quiet=True)
@@ -208,4 +207,4 @@ def test_corrupt_weights_give_the_fix_and_the_other_tabs_work(tmp_path, monkeypa
         assert "Done" in out[3]  # the Style tab still works
     finally:
         demo.close()
-        zoo._pretrained_folder.cache_clear()  # later tests must not see this temporary folder
+        zoo.pretrained_folder.cache_clear()  # later tests must not see this temporary folder

@@ -41,8 +41,8 @@ def explore_expected(tabs) -> dict:
                 i.fps: (lim.fps_min, lim.fps_max, lim.fps_default),
                 # UI choices within Interpolation's seed range: -1 means "the current picture", 1 a first target
                 i.start_seed: (-1, L.MAX_SEED, -1), i.end_seed: (0, L.MAX_SEED, 1)}
-    expected.update({s: (-lim.direction_max, lim.direction_max, 0.0) for s in r.directions})
-    expected.update({s: (-lim.raw_max, lim.raw_max, 0.0) for s in r.raw})
+    expected.update(dict.fromkeys(r.directions, (-lim.direction_max, lim.direction_max, 0.0)))
+    expected.update(dict.fromkeys(r.raw, (-lim.raw_max, lim.raw_max, 0.0)))
     return expected
 
 

@@ -152,7 +152,7 @@ class Explore:
         except ValueError as err:
             raise gr.Error(str(err)) from err
         images = L.generate(loaded.G, z)
-        items = [(publish_image(L.to_pil(img, 128, recipe.upscale), f"seed-{s}.png"), f"seed {s}")
+        items = [(publish_image(L.to_pil(img, 128, recipe.upscale), f"seed-{s}.webp"), f"seed {s}")
                  for img, s in zip(images, seeds, strict=True)]
         return {self.v.grid.gallery: items, self.v.grid.seeds: seeds}
 

@@ -125,8 +125,8 @@ class Style:
         """The time estimate for these iterations and size."""
         return {self.v.estimate: estimate_md(iterations, size, self.device_type)}
 
-    def stylize(self, request: gr.Request, progress=gr.Progress(), style_2: Any = None,  # noqa: B008 (Gradio's idiom)
-                style_3: Any = None, **given: Any) -> Iterator[dict]:
+    def stylize(self, request: gr.Request, progress=gr.Progress(), style_2: Any = None, style_3: Any = None,
+                **given: Any) -> Iterator[dict]:
         """Run a style transfer, streaming the preview, loss plot and status; then the result at full size."""
         f = self.v.form.read(given, style_2=style_2, style_3=style_3)
         if f.content is None:
@@ -159,14 +159,14 @@ class Style:
         """One streamed update: the status line; the preview and the plot when a preview is due."""
         updates: dict = {self.v.status: status_line(step)}
         if step.preview is not None:
-            updates[self.v.preview] = publish_image(step.preview, f"preview-{step.iteration}.png")
+            updates[self.v.preview] = publish_image(step.preview, "preview.webp")
             updates[self.v.plot] = loss_frame(history)
         return updates
 
     def finish(self, content: Image.Image, step, history: list[dict]) -> dict:
         """Final widget values: result, before/after, plot, status, PNG file at full size."""
         path = publish_image(step.result, f"stylized-{step.iteration}.png")
-        before = publish_image(content.convert("RGB").resize(step.result.size, Image.LANCZOS), "before.png")
+        before = publish_image(content.convert("RGB").resize(step.result.size, Image.LANCZOS), "before.webp")
         verb = "Stopped" if step.stopped else "Done"
         status = f"{verb}: {status_line(step)}. Result {step.result.width}×{step.result.height} px."
         v = self.v

@@ -12,7 +12,6 @@ import json
 import logging
 import os
 import shutil
-import tempfile
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -27,7 +26,7 @@ from gan.train import TrainConfig, Trainer, TrainError, measure_step_seconds, su
 from ui import train_resume as resume
 from ui.context import AppContext, SessionState
 from ui.explore import Explore
-from ui.files import publish, publish_image
+from ui.files import publish_image, publish_zip
 from ui.forms import on
 from ui.train_hub import push_folder
 from ui.train_jobs import JobSlots, TrainJob, half_batch
@@ -87,7 +86,7 @@ class Train:
             return {self.v.data.report: str(err), self.v.data.preview: None, self.v.estimate: ""}
         suggested = suggest_config(len(train.dataset), self.ctx.device, config.image_size, config.channels)
         train.step_seconds = measure_step_seconds(suggested, self.ctx.device)
-        preview = publish_image(train.dataset.preview_grid(64), "what-the-gan-sees.png")
+        preview = publish_image(train.dataset.preview_grid(64), "preview.webp")
         return {self.v.data.report: train.dataset.report.summary(), self.v.data.preview: preview,
                 self.v.estimate: estimate_md(train.step_seconds, suggested.steps, describe(self.ctx.device)),
                 **self.v.settings.set(**settings_values(suggested))}
@@ -198,10 +197,7 @@ class Train:
     def download(self, request: gr.Request) -> dict:
         """The model folder as a .zip file."""
         folder = self.export(request)
-        with tempfile.TemporaryDirectory() as tmp:
-            archive = Path(shutil.make_archive(os.path.join(tmp, folder.name), "zip", folder))
-            path = publish(archive.read_bytes(), archive.name)
-        return {self.v.after.zip_file: gr.update(value=path, visible=True)}
+        return {self.v.after.zip_file: gr.update(value=publish_zip(folder, f"{folder.name}.zip"), visible=True)}
 
     def push(self, request: gr.Request, oauth: gr.OAuthToken | None, repo_id: str, token: str = "") -> dict:
         """Push the model to the Hub with the signed-in visitor's token (a Space) or the typed one."""

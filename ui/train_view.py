@@ -194,7 +194,7 @@ def show_job(view: TrainView, job: JobView, shown_sample: int) -> dict:
     if job.history:
         updates[live.loss_plot], updates[live.d_plot] = frames(job.history)
     if job.samples is not None and job.sample_step != shown_sample:
-        updates[live.samples] = publish_image(enlarged(grid_to_pil(job.samples)), f"samples-{job.sample_step}.png")
+        updates[live.samples] = publish_image(enlarged(grid_to_pil(job.samples)), f"samples-step{job.sample_step}.webp")
     return updates
 
 
