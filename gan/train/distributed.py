@@ -202,6 +202,8 @@ class DistributedTrainer(Trainer):
 
     def _wrap(self, sync_bn: bool) -> None:
         """DDP around G and D (their weights are broadcast from rank 0 here)."""
+        if self.growth is not None:  # DDP would wait for the gradients of the layers not yet grown
+            raise TrainError("Progressive growing runs in one process; set grow_from to 0 for a distributed run.")
         if sync_bn:
             if self.device.type != "cuda":
                 raise TrainError("SyncBatchNorm needs CUDA GPUs; on CPU BatchNorm stays per process.")
@@ -217,6 +219,7 @@ class DistributedTrainer(Trainer):
     # ---- one step: the plain trainer's, with forwards through the wrappers ---------------------
     def train_step(self, real: torch.Tensor, skip_d: bool = False) -> dict[str, torch.Tensor]:
         """One D step then one G step on this rank's `real` slice; gradients averaged over ranks."""
+        real = self._enter_stage(real)
         z = torch.randn(real.shape[0], self.config.nz, 1, 1, device=self.device, generator=self.rng)
         fake = self._G(z)
         real_in, fake_in = self._augment(real), self._augment(fake)
