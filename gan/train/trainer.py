@@ -4,7 +4,7 @@
 project's CPU (see docs/train.md): the data set is one in-memory uint8 tensor (no DataLoader, no
 file I/O), scalars reach the host in one sync per flush (a flush at most every ~250 ms, or when a
 sample/checkpoint is due), D's weight gradients are not computed during G's step, sampling runs
-under `torch.inference_mode`. `train_step(batch)` is pure in the sense a DistributedDataParallel
+under `torch.inference_mode`, Adam is fused (CPU and CUDA). `train_step(batch)` is pure in the sense a DistributedDataParallel
 wrapper needs: one D step + one G step on the given batch, no host sync, no I/O.
 Run `python -m gan.train --help` for the command line (gan/train/cli.py).
 """
@@ -157,7 +157,9 @@ class Trainer:
         self.D.to(self.device, memory_format=self._fmt)
         self.ema = copy.deepcopy(self.G).eval().requires_grad_(False)
         self.fixed_z, self._calib_z = noise[: config.n_samples].to(self.device), noise[config.n_samples:].to(self.device)
-        self._fused = True if self.device.type == "cuda" else None
+        # fused Adam (one kernel per parameter instead of ~8 elementwise passes): on CUDA, and on the CPU
+        # where the default per-tensor loop took ~8 % of a 64 px step (docs/train.md); same update rule
+        self._fused = True if self.device.type in ("cuda", "cpu") else None
         betas = (config.beta1, config.beta2)
         self.opt_g = torch.optim.Adam(self.G.parameters(), lr=config.lr_g, betas=betas, fused=self._fused)
         self.opt_d = torch.optim.Adam(self.D.parameters(), lr=config.lr_d, betas=betas, fused=self._fused)
