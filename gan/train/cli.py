@@ -107,7 +107,9 @@ def _loop(trainer: Trainer, images: torch.Tensor, stop: threading.Event) -> None
     with tqdm(total=trainer.config.steps, initial=trainer.step, unit="step") as bar:
         for rec in trainer.run(images, stop_event=stop):
             bar.update(rec.step - bar.n)
-            bar.set_postfix(loss_d=f"{rec.loss_d:.3f}", loss_g=f"{rec.loss_g:.3f}", img_s=f"{rec.images_per_s:.0f}")
+            growth = {"px": rec.resolution, "fade_in": f"{rec.fade_in:.2f}"} if rec.growing else {}
+            bar.set_postfix(loss_d=f"{rec.loss_d:.3f}", loss_g=f"{rec.loss_g:.3f}", img_s=f"{rec.images_per_s:.0f}",
+                            **growth)
             if rec.warning:
                 tqdm.write(f"warning at step {rec.step}: {rec.warning}")
 
