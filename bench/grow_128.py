@@ -78,12 +78,14 @@ def main() -> None:
     parser.add_argument("--budget", type=float, default=720.0, help="CPU seconds per run")
     parser.add_argument("--grow-from", type=int, default=16)
     parser.add_argument("--phase", type=int, default=150, help="steps per resolution and per fade")
+    parser.add_argument("--width", type=int, default=32, help="ngf = ndf (the app's CPU default: 32)")
     parser.add_argument("--only", choices=("plain", "grow"), default=None)
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     torch.set_num_threads(1)
     images = ingest([args.data], args.out / "ingest", IngestConfig(image_size=128)).images
-    base = suggest_config(len(images), "cpu", 128, steps=100_000, sample_every=10**6, checkpoint_every=10**6)
+    base = suggest_config(len(images), "cpu", 128, steps=100_000, sample_every=10**6, checkpoint_every=10**6,
+                          ngf=args.width, ndf=args.width)
     runs = {"plain": base, "grow": replace(base, grow_from=args.grow_from, grow_phase_steps=args.phase,
                                             grow_fade_steps=args.phase)}
     for name, config in runs.items():

@@ -43,7 +43,7 @@ def _rank_main(rank: int, world: int, port: int, root: str, steps: int) -> None:
     try:
         trainer = DistributedTrainer(TrainConfig(steps=steps, **TINY), out_dir=Path(root) / f"out{rank}", env=env)
         records = list(trainer.run(_images()))
-        state = {f"{name}.{k}": v.detach().clone() for name, m in (("G", trainer.G), ("D", trainer.D), ("EMA", trainer.ema))
+        state = {f"{name}.{k}": v.detach().contiguous().clone() for name, m in (("G", trainer.G), ("D", trainer.D), ("EMA", trainer.ema))
                  for k, v in m.state_dict().items()}
         save_file(state, str(Path(root) / f"state{rank}.safetensors"))
         (Path(root) / f"steps{rank}.json").write_text(json.dumps([r.step for r in records]))
