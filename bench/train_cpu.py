@@ -97,7 +97,8 @@ def run(quick: bool = False, data: Path | None = None, steps: int | None = None,
             root = str(image_folder_root(folder, tmp))
             ms: dict[str, list[float]] = {"ref_users": [], "ref_compute": [], "ours_users": [], "ours_compute": []}
             for _ in range(repeats):
-                ms["ref_users"].append(reference(ref.batches_forever(ref.make_dataloader(root, size, 64, 2)), steps, size))
+                loader = ref.make_dataloader(root, size, 64, 2)
+                ms["ref_users"].append(reference(ref.batches_forever(loader), steps, size))
                 ms["ours_users"].append(ours(images, steps))
                 ms["ref_compute"].append(reference(tensor_batches(images), steps, size))
                 ms["ours_compute"].append(ours(images, steps))

@@ -72,7 +72,8 @@ def test_alpha_zero_is_exactly_the_previous_stage():
 
 
 def test_checkpoint_resumes_mid_fade_exactly(tmp_path, images):
-    full = [x for r in Trainer(growing(diffaugment="color,translation,cutout")).run(images) for x in (r.loss_d, r.loss_g)]
+    records = Trainer(growing(diffaugment="color,translation,cutout")).run(images)
+    full = [x for r in records for x in (r.loss_d, r.loss_g)]
     first = list(Trainer(growing(diffaugment="color,translation,cutout", steps=12), out_dir=tmp_path)
                  .run(images, stop_event=_stop_after(9)))
     assert first[-1].step == 9 and first[-1].fade_in == 0.5  # stopped inside the fade to 32 px
@@ -140,12 +141,12 @@ def test_a_run_stopped_early_exports_the_resolution_it_reached(tmp_path, images)
 def test_export_below_the_smallest_model_size_is_explained(tmp_path, images):
     trainer = Trainer(growing())
     list(trainer.run(images, stop_event=_stop_after(2)))
-    with pytest.raises(TrainError, match="8 px.*step 10"):
+    with pytest.raises(TrainError, match=r"8 px.*step 10"):
         trainer.export(tmp_path / "model")
 
 
 def test_growth_settings_are_validated():
-    with pytest.raises(ValueError, match="grow_from must be 0 .* 8, 16"):
+    with pytest.raises(ValueError, match=r"grow_from must be 0 .* 8, 16"):
         growing(grow_from=32)
     with pytest.raises(ValueError, match="reaches 32 px at step 10: steps must be at least that"):
         growing(steps=9)

@@ -1,16 +1,14 @@
 """Explore tab: a pretrained DCGAN's latent space under sliders (widgets <-> gan.explorer.latent / gan.explorer.zoo).
 
 The slider path is kept short: the model and its directions come from zoo's cached loader, the
-handler renders one 64 px image under `inference_mode`, writes PNG bytes into the session folder
-and returns the path (so the served file is exactly `recipe_png`'s bytes). Slider events use
+handler renders one 64 px image under `inference_mode`, publishes the PNG bytes (ui/files.py) and
+returns the path (so the served file is exactly `recipe_png`'s bytes). Slider events use
 `.input` with `trigger_mode="always_last"` and no progress overlay, so dragging never queues up.
 """
 
 from __future__ import annotations
 
-import hashlib
 import random
-import secrets
 import shutil
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -22,6 +20,7 @@ from common.device import intra_op_threads
 from gan.explorer import latent as L
 from gan.explorer import zoo
 from gan.explorer.model import ModelLoadError
+from ui import files
 from ui.context import AppContext
 from ui.handlers import with_request
 from weights.fetch import WeightsUnavailable
@@ -95,11 +94,8 @@ class _Widgets:
 class _Explore:
     """Handlers bound to the app context (device, sessions)."""
 
-    def __init__(self, ctx: AppContext, cache_dir: Path) -> None:
+    def __init__(self, ctx: AppContext) -> None:
         self.ctx = ctx
-        # Renders go straight into Gradio's cache (content-addressed), so Gradio serves them without
-        # another copy, and API calls (a fresh session each) leave no per-session folders behind.
-        self.cache_dir = cache_dir / "explore"
         self.n_controls = 0  # outputs of the whole-state handlers, set when the events are wired
 
     def choices(self, session_hash: str | None) -> list[str]:
@@ -129,15 +125,8 @@ class _Explore:
         return recipe, edits
 
     def save_file(self, data: bytes, name: str) -> str:
-        """Write bytes as <render cache>/<content hash>/<name> (a readable download name); return the path."""
-        folder = self.cache_dir / hashlib.sha256(data).hexdigest()[:24]
-        path = folder / name
-        if not path.exists():
-            folder.mkdir(parents=True, exist_ok=True)
-            tmp = folder / f".{secrets.token_hex(4)}.tmp"
-            tmp.write_bytes(data)
-            tmp.replace(path)  # atomic: a concurrent reader never sees half a file
-        return str(path)
+        """Publish bytes under a readable download name (ui/files.py: complete, never rewritten); the path."""
+        return files.publish(data, name)
 
     def render(self, recipe: L.Recipe, request: gr.Request | None) -> str:
         """Recipe -> path of its PNG."""
@@ -214,7 +203,8 @@ class _Explore:
         seeds = [recipe.seed + i for i in range(LIMITS.grid_size)]
         z = L.edit_z(L.sample_z(seeds, loaded.G.cfg.nz, self.ctx.device), recipe, loaded.directions)
         images = L.generate(loaded.G, z)
-        items = [(L.to_pil(img, 128, recipe.upscale), f"seed {s}") for img, s in zip(images, seeds)]
+        items = [(files.publish_image(L.to_pil(img, 128, recipe.upscale), f"seed-{s}.webp"), f"seed {s}")
+                 for img, s in zip(images, seeds)]
         return items, seeds
 
     def on_pick(self, seeds: list[int], evt: gr.SelectData) -> int:
@@ -400,6 +390,6 @@ def build_explore_tab(ctx: AppContext) -> ExploreHandles:
         with gr.Column(scale=6):
             _build_picture(w)
     _build_grid_and_interpolation(w)
-    ex = _Explore(ctx, Path(w.image.GRADIO_CACHE))
+    ex = _Explore(ctx)
     _wire(ex, w)
     return ExploreHandles(model=w.model, choices=ex.choices, on_start=ex.on_start, start_outputs=w.all_controls())

@@ -93,7 +93,7 @@ class Growth:
             spans += [(at, at + self.phase, Stage(self.start * 2 ** n)),
                       (at + self.phase, at + self.phase + self.fade, Stage(self.start * 2 ** (n + 1), 0.5))]
             at += self.phase + self.fade
-        return spans + [(at, 2 ** 62, Stage(self.size))]
+        return [*spans, (at, 2 ** 62, Stage(self.size))]
 
     def work(self, first: int, end: int, costs: dict[Stage, float]) -> float:
         """The summed cost of steps first..end-1, each step costing `costs[its segment's stage]`."""
@@ -115,7 +115,7 @@ class Growth:
         return F.interpolate(images, size=(self.size, self.size), mode="nearest")
 
 
-def stage_costs(G: "GrowingGenerator", D: "GrowingDiscriminator", growth: Growth) -> dict[Stage, float]:
+def stage_costs(G: GrowingGenerator, D: GrowingDiscriminator, growth: Growth) -> dict[Stage, float]:
     """Each segment's multiply-adds of one G + D forward (batch 1), relative to the full-size stage:
     how much a step costs there (for the ETA and the time estimate)."""
     macs = [0]
