@@ -41,7 +41,8 @@ OLD_DEFAULT = dict(loss="bce", lr_g=2e-4, lr_d=2e-4, beta1=0.5, beta2=0.999, bat
 def recipes(n_images: int, device: torch.device) -> dict[str, TrainConfig]:
     """{"new": today's suggest_config, "old": the recipe before it}, both without live measurements."""
     quiet = dict(steps=10_000_000, sample_every=10**6, checkpoint_every=10**6, kid_every=0)
-    return {"new": suggest_config(n_images, device, **quiet), "old": suggest_config(n_images, device, **quiet, **OLD_DEFAULT)}
+    return {"new": suggest_config(n_images, device, **quiet),
+            "old": suggest_config(n_images, device, **quiet, **OLD_DEFAULT)}
 
 
 def train_for(config: TrainConfig, images: torch.Tensor, marks_s: list[float], meter, device) -> list[dict]:
@@ -100,8 +101,8 @@ def kid_cost_row(images: torch.Tensor, device: torch.device, repeats: int = 3) -
         kids.append(time.perf_counter() - t0)
     step_s, kid_s = statistics.median(steps), statistics.median(kids)
     share = kid_s / (kid_s + config.kid_every * step_s)
-    return {"what": f"one live KID measurement ({config.kid_samples} images) vs training steps", "ours": round(kid_s, 2),
-            "unit": "s", "device": describe(device),
+    return {"what": f"one live KID measurement ({config.kid_samples} images) vs training steps",
+            "ours": round(kid_s, 2), "unit": "s", "device": describe(device),
             "note": (f"= {kid_s / step_s:.1f} steps of {step_s:.3f} s; every {config.kid_every} steps: "
                      f"{100 * share:.1f} % of the training time (target <= {100 * config.kid_budget:.0f} %)")}
 
@@ -121,10 +122,12 @@ def run(quick: bool = False, data: Path | None = None, minutes: tuple[float, ...
         return rows
     meter = build_meter(images, device)
     marks = [m * 60 for m in minutes]
-    results = {key: train_for(config, images, marks, meter, device) for key, config in recipes(len(images), device).items()}
+    results = {key: train_for(config, images, marks, meter, device)
+               for key, config in recipes(len(images), device).items()}
     for new, old in zip(results["new"], results["old"]):
         rows.append({"what": f"KID x1000 after {new['minutes']:g} min of training ({len(images)} images of {name})",
-                     "ours": round(new["kid"], 1), "reference": round(old["kid"], 1), "unit": "KID x1000 (lower is better)",
+                     "ours": round(new["kid"], 1), "reference": round(old["kid"], 1),
+                     "unit": "KID x1000 (lower is better)",
                      "device": describe(device),
                      "note": (f"steps {new['step']} vs {old['step']}; images/s {new['images_per_s']:.0f} vs "
                               f"{old['images_per_s']:.0f}; +- {new['kid_std']:.0f} / {old['kid_std']:.0f}; "
@@ -136,7 +139,8 @@ def main() -> None:
     """Print one line per mark."""
     parser = argparse.ArgumentParser(prog="python -m bench.train_quality", description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=Path, default=None, help="image folder (default: the emoji faces)")
-    parser.add_argument("--minutes", type=float, nargs="+", default=list(MINUTES), help="training minutes to measure at")
+    parser.add_argument("--minutes", type=float, nargs="+", default=list(MINUTES),
+                        help="training minutes to measure at")
     parser.add_argument("--threads", type=int, default=min(2, os.cpu_count() or 1))
     parser.add_argument("--quick", action="store_true", help="6 and 12 seconds: a smoke run")
     parser.add_argument("--cost-only", action="store_true", help="only what one live KID measurement costs")

@@ -35,7 +35,8 @@ def excitations(main: nn.Sequential) -> tuple[list[int], nn.ModuleList]:
     return taps, nn.ModuleList(SLE(widths[i], widths[i + 2]) for i in range(len(widths) - 2))
 
 
-def forward_with_excitation(main: nn.Sequential, taps: list[int], excite: nn.ModuleList, z: torch.Tensor) -> torch.Tensor:
+def forward_with_excitation(main: nn.Sequential, taps: list[int], excite: nn.ModuleList,
+                            z: torch.Tensor) -> torch.Tensor:
     """`main(z)` with the SLE gates applied after each tapped ReLU from the third on."""
     h, outs = z, []
     for i, module in enumerate(main):

@@ -17,7 +17,7 @@ def to_uint8(images: torch.Tensor) -> torch.Tensor:
 
 def grid_uint8(images: torch.Tensor, nrow: int | None = None) -> torch.Tensor:
     """Images in [-1, 1] -> one uint8 grid (3 or 1, H, W), 2 px white gaps, square by default."""
-    nrow = nrow or max(1, int(math.ceil(math.sqrt(images.shape[0]))))
+    nrow = nrow or max(1, math.ceil(math.sqrt(images.shape[0])))
     grid = make_grid(images.detach().float().cpu(), nrow=nrow, padding=2, pad_value=1.0)
     if images.shape[1] == 1:
         grid = grid[:1]  # make_grid repeats grey to 3 channels; keep one
@@ -35,7 +35,8 @@ def quality_section(quality: dict | None, samples: int | None = None) -> str:
     if not quality:
         return "No quality measurement was taken during training (`kid_every` was 0 or the run was short)."
     return (f"At step {quality['step']}: **KID x 1000 = {quality['kid']:.1f}** (+- {quality['kid_std']:.1f} over "
-            f"the subsets) between {samples or 'the'} generated images and the training images, on VGG16 features (the last conv of each block, "
+            f"the subsets) between {samples or 'the'} generated images and the training images, on VGG16 "
+            f"features (the last conv of each block, "
             f"see GAN Atelier's docs/train.md); lower is better, 0 means indistinguishable in those features. "
             f"It ranks runs on the same data; it is not comparable with published FID or KID values. "
             f"Coverage {quality['coverage']:.2f}: the share of training images with a generated image among "

@@ -11,8 +11,9 @@ conv5_3 (after ReLU), average-pooled over space (64 + 128 + 256 + 512 + 512 = 14
 VGG16 trunk this project already ships for style transfer (`common.backbones`, `vgg16-hed`). Each
 layer's vector is scaled so that the real set's mean square is 1 (the layers then weigh the same in
 the kernel). The shallow layers matter: with conv4_3 and conv5_3 alone (edge-tuned HED features) the
-number missed colour casts and grey backgrounds that the eye sees at once (docs/train.md). So the numbers are NOT comparable with published FID or KID values: they rank runs on the same
-data, which is what the Train tab needs. We report KID x 1000, as the paper's tables do.
+number missed colour casts and grey backgrounds that the eye sees at once (docs/train.md). So the
+numbers are NOT comparable with published FID or KID values: they rank runs on the same data, which
+is what the Train tab needs. We report KID x 1000, as the paper's tables do.
 
 The same features give a mode-collapse signal (`coverage`, Naeem et al. 2020, "Reliable Fidelity and
 Diversity Metrics for Generative Models"): the share of real images that have a generated image
@@ -22,10 +23,12 @@ inside their k-nearest-neighbour ball. A generator that draws one face covers on
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+import time
 
 import torch
 import torch.nn.functional as F
+
+from gan.train.metrics import Quality
 
 KID_LAYERS = ("conv1_2", "conv2_2", "conv3_3", "conv4_3", "conv5_3")  # the last conv of each block
 KID_SCALE = 1000.0  # reported values are KID x 1000
@@ -78,24 +81,6 @@ def coverage(real: torch.Tensor, fake: torch.Tensor, k: int = COVERAGE_K) -> flo
     radius = real_d.kthvalue(k + 1, dim=1).values  # +1: each row's nearest real row is itself
     nearest_fake = torch.cdist(real, fake).min(dim=1).values
     return float((nearest_fake <= radius).double().mean())
-
-
-@dataclass(frozen=True)
-class Quality:
-    """One quality measurement of a generator against the training set."""
-
-    kid: float  # KID x 1000 (lower is better; 0 = indistinguishable in these features)
-    kid_std: float  # its standard deviation over the subsets, x 1000
-    coverage: float  # share of the reference half of the real set with a generated neighbour (0..1)
-    real_coverage: float  # the same for the other half of the real set: what "diverse enough" looks like
-    seconds: float  # what the measurement cost (feature extraction + estimate)
-
-    KEYS = ("kid", "kid_std", "coverage", "real_coverage", "kid_s")
-
-    def metrics(self) -> dict:
-        """The measurement as metrics.jsonl keys (rounded: they are estimates)."""
-        return {"kid": round(self.kid, 2), "kid_std": round(self.kid_std, 2), "coverage": round(self.coverage, 3),
-                "real_coverage": round(self.real_coverage, 3), "kid_s": round(self.seconds, 2)}
 
 
 class FeatureNet:
@@ -164,8 +149,6 @@ class QualityMeter:
 
     def measure(self, fake_images: torch.Tensor) -> Quality:
         """KID x 1000 and coverage of generated images (N, C, S, S) in [-1, 1] against the real set."""
-        import time
-
         started = time.perf_counter()
         fake = self.features(fake_images)
         mean, std = kid(self.real, fake, seed=self.seed)

@@ -29,11 +29,13 @@ MAX_REAL = 2048  # real images whose features are kept (a random sample of a lar
 class LiveQuality:
     """Schedules, measures and accounts for the quality measurements of one run."""
 
-    def __init__(self, config, device: torch.device, real_uint8: torch.Tensor) -> None:
+    def __init__(self, config, device: torch.device, real_uint8: torch.Tensor, step: int = 0) -> None:
+        """`real_uint8`: the training set (N, C, S, S); `step`: where the run (or the resumed run) starts."""
         self.config, self.device = config, device
         self.real_uint8 = real_uint8
         self.meter: QualityMeter | None = None
         self.last_step: int | None = None  # the step of this run's last measurement
+        self.next_due = self._grid_after(step)  # the grid step the next measurement waits for
         self.spent_s = 0.0  # seconds spent measuring in this run (features, generation, estimate)
         self.last_cost_s = 0.0  # what the last measurement cost
         self.train_started = time.perf_counter()
@@ -42,15 +44,37 @@ class LiveQuality:
             self.z = torch.randn(config.kid_samples, config.nz)
 
     def due(self, step: int) -> bool:
-        """Whether `step` is on the measuring grid (the trainer then flushes at that step)."""
-        every = self.config.kid_every
-        return every > 0 and step > 0 and step % every == 0
+        """Whether a measurement is due at `step`: the grid step it waits for has been reached. One process
+        flushes exactly there; under torchrun the main rank measures at its first record from there on."""
+        return self.config.kid_every > 0 and step >= self.next_due
+
+    def _grid_after(self, step: int) -> int:
+        """The first multiple of kid_every after `step`."""
+        every = max(self.config.kid_every, 1)
+        return (step // every + 1) * every
 
     def within_budget(self) -> bool:
         """Whether measuring now (expected to cost what the last one did) keeps the measuring time within
         `kid_budget` of the training time. The first measurement, which also builds the meter, always runs."""
         training_s = time.perf_counter() - self.train_started - self.spent_s
         return self.spent_s + self.last_cost_s <= self.config.kid_budget * training_s
+
+    def maybe_measure(self, rec, sample: Callable[[torch.Tensor], torch.Tensor], step: int, monitor,
+                      force: bool = False) -> None:
+        """Measure into `rec.quality` when due and within the time budget (or when forced), and let the
+        health monitor's feature-space collapse alarm see it (its warning goes to `rec.warning`)."""
+        if not force:
+            if not self.due(step):
+                return
+            if not self.within_budget():  # wait for the next grid step
+                self.next_due = self._grid_after(step)
+                return
+        rec.quality = self.measure(sample, step)
+        rec.warning = rec.warning or monitor.on_quality(step, rec.quality)
+
+    def wants_final(self, step: int) -> bool:
+        """Whether a run that ends at `step` should measure its final weights: it measured before, not here."""
+        return self.last_step not in (None, step)
 
     def measure(self, sample: Callable[[torch.Tensor], torch.Tensor], step: int) -> Quality:
         """Build the meter if needed, generate `kid_samples` images with `sample(z)` and measure them."""
@@ -64,6 +88,7 @@ class LiveQuality:
         self.spent_s += spent
         self.last_cost_s = spent
         self.last_step = step
+        self.next_due = self._grid_after(step)
         return quality
 
     def _build_meter(self) -> QualityMeter:

@@ -6,12 +6,16 @@
   the channels of a high-resolution one. It is part of the generator itself (gan/explorer/sle.py,
   `DCGANConfig.arch`), so that exported generators load in Explore like any other.
 - `d_arch="projected"`: a Projected GAN discriminator (Sauer et al. 2021): frozen pretrained features
-  (the `feature_net`'s conv2_2, conv3_3 and conv4_3, VGG16-HED by default, from `common.backbones`; the paper uses EfficientNet-lite,
-  which cannot be had offline here), each mixed by a fixed random 1x1 convolution (the paper's
-  cross-channel mixing), then a small spectrally normalised discriminator per scale; the logits of
-  the scales are averaged per image. To stay affordable on a CPU, the backbone sees the images at
-  half resolution (32 px for 64 px images). The backbone's weights are not part of D's state (they
-  are neither trained nor saved in checkpoints).
+  (the `feature_net`'s conv2_2, conv3_3 and conv4_3, VGG16-HED by default, from `common.backbones`;
+  the paper uses EfficientNet-lite, which cannot be had offline here), each mixed by a fixed random
+  1x1 convolution (the paper's cross-channel mixing), then a small spectrally normalised discriminator
+  per scale; the logits of the scales are averaged per image. To stay affordable on a CPU, the
+  backbone sees the images at half resolution (32 px for 64 px images). The backbone's weights are
+  not part of D's state (they are neither trained nor saved in checkpoints).
+
+`build_networks` is the one place that builds a run's pair: the variant's G and D, or, with
+progressive growing (`grow_from`, gan/train/progressive.py), the growing pair around DCGAN's layers
+(spectral norm included; SLE and the projected D do not grow, and `TrainConfig` refuses them with it).
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ from torch import nn
 from torch.nn.utils.parametrizations import spectral_norm
 
 from gan.explorer.model import DCGANConfig, Discriminator, Generator, init_weights
+from gan.train.progressive import GrowingDiscriminator, GrowingGenerator
 
 G_ARCHS = ("dcgan", "sle")
 D_ARCHS = ("dcgan", "projected")
@@ -32,9 +37,13 @@ PROJECTED_LAYERS = ("conv2_2", "conv3_3", "conv4_3")
 def build_networks(config) -> tuple[nn.Module, nn.Module]:
     """(G, D) for a TrainConfig, initialised as DCGAN does (the frozen features keep their weights)."""
     mc = config.model_config
-    g = Generator(mc)  # mc.arch = config.g_arch: "sle" adds the excitation gates
     projected = config.d_arch == "projected"
-    d = ProjectedDiscriminator(mc, seed=config.seed, backbone=config.feature_net) if projected else Discriminator(mc)
+    if config.grow_from:  # the growing pair holds the plain layers under the same keys
+        g, d = GrowingGenerator(mc, config.grow_from), GrowingDiscriminator(mc, config.grow_from)
+    else:
+        g = Generator(mc)  # mc.arch = config.g_arch: "sle" adds the excitation gates
+        d = (ProjectedDiscriminator(mc, seed=config.seed, backbone=config.feature_net) if projected
+             else Discriminator(mc))
     g.apply(init_weights)  # after both are built: the same random stream as before the variants existed
     if not projected:
         d.apply(init_weights)
@@ -43,13 +52,15 @@ def build_networks(config) -> tuple[nn.Module, nn.Module]:
     return g, d
 
 
-def spectral_discriminator(d: Discriminator) -> Discriminator:
-    """In place: batch norms become identities, every convolution gets spectral normalisation."""
-    for i, module in enumerate(d.main):
-        if isinstance(module, nn.BatchNorm2d):
-            d.main[i] = nn.Identity()
-        elif isinstance(module, nn.Conv2d):
-            spectral_norm(module)
+def spectral_discriminator(d: nn.Module) -> nn.Module:
+    """In place: batch norms become identities, every convolution gets spectral normalisation (a growing
+    D's `from_rgb` inputs too)."""
+    for parent in list(d.modules()):
+        for name, child in parent.named_children():
+            if isinstance(child, nn.BatchNorm2d):
+                setattr(parent, name, nn.Identity())
+            elif isinstance(child, nn.Conv2d):
+                spectral_norm(child)
     return d
 
 
