@@ -17,6 +17,8 @@ from gan.explorer.model import SUPPORTED_SIZES
 from gan.train import LIMITS as TRAIN_LIMITS
 from gan.train import TrainConfig
 from gan.train.config import LOSSES
+from gan.train.progressive import start_resolutions
+from gan.train.variants import D_ARCHS, D_NORMS, G_ARCHS
 from style.transfer import INITS, OPTIMISERS, StyleConfig
 from style.transfer import LIMITS as STYLE_LIMITS
 from ui.context import AppContext, SessionStore
@@ -91,6 +93,13 @@ def test_choices_and_their_defaults_come_from_the_engines(built):
     assert [c[1] for c in data.image_size.choices] == list(SUPPORTED_SIZES) and data.image_size.value == d.image_size
     assert [c[1] for c in settings.loss.choices] == list(LOSSES) and settings.loss.value == d.loss
     assert settings.diffaugment.value == bool(d.diffaugment)
+    for widget, choices, default in ((settings.g_arch, G_ARCHS, d.g_arch), (settings.d_arch, D_ARCHS, d.d_arch),
+                                     (settings.d_norm, D_NORMS, d.d_norm)):
+        assert [c[1] for c in widget.choices] == list(choices) and widget.value == default, widget.label
+    starts = [c[1] for c in settings.grow_from.choices]
+    assert starts == [0, *start_resolutions(max(SUPPORTED_SIZES))] and settings.grow_from.value == d.grow_from
+    for size in SUPPORTED_SIZES:  # every start the config accepts for some image size is offered
+        assert set(start_resolutions(size)) <= set(starts)
     f, s = tabs.style.v.form, StyleConfig()
     assert [c[1] for c in f.optimiser.choices] == list(OPTIMISERS) and f.optimiser.value == s.optimiser
     assert [c[1] for c in f.init.choices] == list(INITS) and f.init.value == s.init

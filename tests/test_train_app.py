@@ -41,6 +41,9 @@ def _wait_for(job, predicate, timeout=180.0):
     raise AssertionError(f"timed out; last output: {job.outputs()[-1:]}")
 
 
+SHOWN = 7  # /start's outputs before the forms: status, progress, four plots, the sample grid
+
+
 def _step(output) -> int:
     """The step shown in the progress bar's text (0 before the first step)."""
     found = re.search(r"step ([\d,]+) /", output[1])
@@ -89,5 +92,26 @@ def test_resume_after_stop_takes_new_learning_rates_and_refuses_new_shapes(image
     resumed = client.submit(**{**RUN, "lr_d": 5e-5}, api_name="/resume")  # the lesson's remedy when D wins
     _wait_for(resumed, lambda out: _step(out) > stopped_at + 1)
     first = resumed.outputs()[0]  # a run's first update shows the settings it trains with
-    assert (first[5], first[6], first[10], first[-1]) == (32, "colour", 5e-5, 0.99)  # size, channels, lr_d, EMA
+    shown = dict(zip(["image_size", "channels", "steps", "batch_size", "lr_g", "lr_d"], first[SHOWN:]))
+    assert (shown["image_size"], shown["channels"], shown["lr_d"]) == (32, "colour", 5e-5)
+    assert first[SHOWN + 2 + 12] == 0.99  # ema_decay, the thirteenth setting
     assert "Stopped" in client.predict(api_name="/stop")[0]
+
+
+@pytest.mark.weights  # KID's feature network: VGG16-HED
+def test_growing_with_variants_and_kid_by_keyword(image_files, app_url):
+    """The new settings by their names; the run shows its resolution, KID, coverage and their plots."""
+    client = Client(app_url, verbose=False)
+    client.predict(files=[handle_file(str(p)) for p in image_files], image_size=32, api_name="/upload")
+    run = {**RUN, "steps": 12, "grow_from": 8, "grow_phase_steps": 2, "grow_fade_steps": 2, "g_arch": "dcgan",
+           "d_arch": "dcgan", "d_norm": "batch", "kid_every": 6}
+    final = client.submit(**run, api_name="/start").result(timeout=300)  # 12 steps: the stream ends by itself
+    status, progress, kid_plot, coverage_plot = final[0], final[1], final[4], final[5]
+    assert "Done" in status and "KID x 1000" in status and "coverage" in status
+    assert "step 12 / 12" in progress and "growing: 32 px" in progress  # 8 -> 16 -> 32 px by step 8
+    assert [row[0] for row in kid_plot["data"]] == [6, 12]  # measured at 6, and the final weights
+    assert len(coverage_plot["data"]) == 4  # the samples' and the images' own, at both steps
+    with pytest.raises(Exception, match="g_arch 'sle' does not grow"):
+        client.predict(**{**run, "g_arch": "sle"}, api_name="/start")
+    client.close()
+

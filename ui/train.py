@@ -225,14 +225,15 @@ def stop_job(state: SessionState) -> None:
 
 
 START_DOC = ("Train a DCGAN on this session's uploaded images with these settings (TrainConfig's names); streams "
-             "status, progress, the loss plots and the sample grid until the run ends or /stop.")
+             "status, progress, the loss, KID and coverage plots and the sample grid until the run ends or /stop.")
 
 
 def wire(t: Train) -> None:
     """Connect the tab's events (ui/forms.py's `on`: inputs by name, one api_name each)."""
     v = t.v
     d, s, live, a = v.data, v.settings, v.live, v.after
-    shown = [live.status, live.progress, live.loss_plot, live.d_plot, live.samples, a.group, live.retry]
+    shown = [live.status, live.progress, live.loss_plot, live.d_plot, live.kid_plot, live.coverage_plot, live.samples,
+             a.group, live.retry]
     run_out = [*shown, d.form, s]  # a run's first update shows its settings
     on([d.folder.upload, d.files.upload, d.form.image_size.change, d.form.channels.change], t.upload,
        inputs=[{"folder": d.folder, "files": d.files}, d.form], outputs=[d.report, d.preview, v.estimate, s],

@@ -1,8 +1,10 @@
 """Train's widgets (forms and panels) and how a job's state and a config are shown in them.
 
-The settings form's field names are `TrainConfig`'s, and its ranges and defaults are `gan.train.LIMITS`
-and `TrainConfig()`'s (tests/test_slider_ranges.py checks every one): the form and the config convert
-into each other by name (`config_of`, `show_config`). Nothing here handles an event.
+The settings form's field names are `TrainConfig`'s, and its ranges, choices and defaults are
+`gan.train.LIMITS`, the engine's tuples of choices and `TrainConfig()`'s (tests/test_slider_ranges.py checks
+every one): the form and the config convert into each other by name (`config_of`, `show_config`). The live
+panel shows the losses, D's outputs, the KID and coverage measurements (gan/train/kid.py) and, while a run
+grows progressively, its current resolution and fade-in weight. Nothing here handles an event.
 """
 
 from __future__ import annotations
@@ -16,6 +18,9 @@ from gan.explorer.model import SUPPORTED_SIZES
 from gan.train import LIMITS, TrainConfig
 from gan.train.card import grid_to_pil
 from gan.train.config import DEFAULT_POLICY, LOSSES
+from gan.train.metrics import COVERAGE_KEYS, D_OUTPUT_KEYS, LOSS_KEYS, METRIC_LABELS, latest_quality
+from gan.train.progressive import start_resolutions
+from gan.train.variants import D_ARCHS, D_NORMS, G_ARCHS
 from ui.files import publish_image
 from ui.forms import Form, Values
 from ui.train_jobs import JobView
@@ -23,6 +28,18 @@ from ui.train_jobs import JobView
 DEFAULTS = TrainConfig()
 MAX_POINTS = 400  # points per plotted series: the browser stays quick on long runs
 CHANNELS = {"colour": 3, "grey": 1}
+GROW_STARTS = (0, *start_resolutions(max(SUPPORTED_SIZES)))  # 0 = off; TrainConfig refuses one >= the image size
+INTEGERS = ("steps", "batch_size", "ngf", "ndf", "nz", "seed", "grow_from", "grow_phase_steps", "grow_fade_steps",
+            "kid_every")
+KID_NOTE = (
+    "**KID x 1000** (kernel inception distance; lower is better) compares 128 samples with your images in the "
+    "features of a pretrained network (VGG16, five layers), every `kid_every` steps, in at most 5 % of the "
+    "training time. Near 0, the network cannot tell the two apart; but a generator that copies your images scores "
+    "near 0 too, and differences within its ± spread are noise. It ranks runs and checkpoints **on the same "
+    "images**: it is **not** comparable with published FID or KID values, nor across data sets. **Coverage**: "
+    "the share of your images that have a sample among their nearest neighbours in those features; half of your "
+    "images cover the other half this much (the grey line). Far below it means mode collapse: the samples are "
+    "variations of a few pictures, and a warning says so.")
 
 
 @dataclass(kw_only=True)
@@ -50,6 +67,13 @@ class SettingsForm(Form):
     d_skip_threshold: gr.Slider
     diffaugment: gr.Checkbox  # on = DEFAULT_POLICY
     ema_decay: gr.Slider
+    grow_from: gr.Dropdown  # progressive growing's first resolution, 0 = off
+    grow_phase_steps: gr.Number
+    grow_fade_steps: gr.Number
+    g_arch: gr.Radio  # the "Advanced" accordion: the small-data variants and the quality measurement
+    d_arch: gr.Radio
+    d_norm: gr.Radio
+    kid_every: gr.Number
 
 
 @dataclass
@@ -76,6 +100,8 @@ class LivePanel:
     progress: gr.HTML
     loss_plot: gr.LinePlot
     d_plot: gr.LinePlot
+    kid_plot: gr.LinePlot
+    coverage_plot: gr.LinePlot
     samples: gr.Image
 
 
@@ -122,7 +148,7 @@ def config_of(data: Values, settings: Values) -> TrainConfig:
     raw = vars(settings).copy()
     raw["diffaugment"] = DEFAULT_POLICY if raw["diffaugment"] else ""
     try:
-        for name in ("steps", "batch_size", "ngf", "ndf", "nz", "seed"):
+        for name in INTEGERS:
             raw[name] = int(raw[name])
         return TrainConfig(image_size=int(data.image_size), nc=CHANNELS.get(data.channels, 0), **raw)
     except (ValueError, TypeError, OverflowError) as err:
@@ -143,17 +169,28 @@ def show_config(view: TrainView, config: TrainConfig) -> dict:
             **view.data.form.set(image_size=config.image_size, channels=channels)}
 
 
-def frames(history: list[dict]) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Long-format frames (step, value, series) for the two plots, thinned to MAX_POINTS steps."""
+def frames(history: list[dict]) -> dict[str, pd.DataFrame]:
+    """Long-format frames (step, value, series) for the plots: losses and D's outputs thinned to MAX_POINTS
+    steps; KID and coverage from every measured step (one per `kid_every` steps: few)."""
     stride = max(1, -(-len(history) // MAX_POINTS))
     rows = history[::stride] + (history[-1:] if history and (len(history) - 1) % stride else [])
+    measured = [r for r in history if "kid" in r]
 
-    def melt(keys: dict[str, str]) -> pd.DataFrame:
-        frame = pd.DataFrame([{"step": r["step"], "value": r[k], "series": name} for r in rows
-                              for k, name in keys.items()], columns=["step", "value", "series"])
+    def melt(lines: list[dict], keys: tuple[str, ...]) -> pd.DataFrame:
+        frame = pd.DataFrame([{"step": r["step"], "value": r[k], "series": METRIC_LABELS[k]} for r in lines
+                              for k in keys], columns=["step", "value", "series"])
         return frame.astype({"step": "int64", "value": "float64"})  # numeric axes even before step 1
 
-    return melt({"loss_d": "loss D", "loss_g": "loss G"}), melt({"d_x": "D(x)", "d_g_z": "D(G(z))"})
+    return {"loss": melt(rows, LOSS_KEYS), "d": melt(rows, D_OUTPUT_KEYS), "kid": melt(measured, ("kid",)),
+            "coverage": melt(measured, COVERAGE_KEYS)}
+
+
+def growth_text(rec) -> str:
+    """Progressive growing, live: the resolution G and D train at, and the newest layer's fade-in weight."""
+    if not rec.growing:
+        return ""
+    fading = f", fading in: {rec.fade_in:.2f}" if rec.fade_in < 1 else ""
+    return f" &middot; growing: {rec.resolution} px{fading}"
 
 
 def progress_html(view: JobView) -> str:
@@ -168,7 +205,7 @@ def progress_html(view: JobView) -> str:
     eta = view.state if view.finished else f"ETA {eta}"  # done, stopped, nan or error
     return (f"<div class='train-progress'><progress value='{rec.step}' max='{rec.total_steps}' style='width:100%'>"
             f"</progress><div>step {rec.step:,} / {rec.total_steps:,} ({pct:.0f}%) &middot; "
-            f"{rec.images_per_s:.0f} images/s &middot; {eta}</div></div>")
+            f"{rec.images_per_s:.0f} images/s &middot; {eta}{growth_text(rec)}</div></div>")
 
 
 def status_md(view: JobView) -> str:
@@ -180,6 +217,10 @@ def status_md(view: JobView) -> str:
     if rec is not None and rec.loss_d == rec.loss_d:
         lines.append(f"loss D {rec.loss_d:.3f} · loss G {rec.loss_g:.3f} · D(x) {rec.d_x:.2f} · "
                      f"D(G(z)) {rec.d_g_z:.2f}")
+    quality = latest_quality(view.history)
+    if quality:
+        lines.append(f"KID x 1000 {quality['kid']:.0f} (± {quality['kid_std']:.0f}) at step {quality['step']:,} · "
+                     f"coverage {quality['coverage']:.2f} (your images' own: {quality['real_coverage']:.2f})")
     if view.error:
         lines.append(view.error)
     lines += [f"⚠️ {w}" for w in view.warnings[-3:]]
@@ -192,7 +233,9 @@ def show_job(view: TrainView, job: JobView, shown_sample: int) -> dict:
     updates = {live.status: status_md(job), live.progress: progress_html(job),
                view.after.group: gr.update(visible=job.finished), live.retry: gr.update(visible=job.state == "oom")}
     if job.history:
-        updates[live.loss_plot], updates[live.d_plot] = frames(job.history)
+        plots = frames(job.history)
+        updates.update({live.loss_plot: plots["loss"], live.d_plot: plots["d"], live.kid_plot: plots["kid"],
+                        live.coverage_plot: plots["coverage"]})
     if job.samples is not None and job.sample_step != shown_sample:
         updates[live.samples] = publish_image(enlarged(grid_to_pil(job.samples)), f"samples-step{job.sample_step}.webp")
     return updates
@@ -240,9 +283,25 @@ def build_settings() -> SettingsForm:
                          label="Skip D's step while its loss < (0 = off)")
         diffaug = gr.Checkbox(value=bool(d.diffaugment), label="DiffAugment (colour, translation, cutout)")
         ema = gr.Slider(*lim["ema_decay"], value=d.ema_decay, step=0.0001, label="EMA decay of G")
+    with gr.Row():
+        grow_from = gr.Dropdown(list(GROW_STARTS), value=d.grow_from,
+                                label="Progressive growing: start at (px, 0 = off)")
+        phase = gr.Number(value=d.grow_phase_steps, minimum=lim["grow_phase_steps"][0], precision=0,
+                          maximum=lim["grow_phase_steps"][1], label="Growing: steps per resolution")
+        fade = gr.Number(value=d.grow_fade_steps, minimum=lim["grow_fade_steps"][0], precision=0,
+                         maximum=lim["grow_fade_steps"][1], label="Growing: fade-in steps per new layer")
+    with gr.Accordion("Advanced: network variants and the quality measurement", open=False):
+        with gr.Row():
+            g_arch = gr.Radio(list(G_ARCHS), value=d.g_arch, label="Generator (sle: + skip-layer excitation)")
+            d_arch = gr.Radio(list(D_ARCHS), value=d.d_arch,
+                              label="Discriminator (projected: on frozen VGG16 features)")
+            d_norm = gr.Radio(list(D_NORMS), value=d.d_norm, label="D's normalisation")
+            kid_every = gr.Number(value=d.kid_every, minimum=lim["kid_every"][0], maximum=lim["kid_every"][1],
+                                  precision=0, label="Measure KID every (steps, 0 = never)")
     return SettingsForm(steps=steps, batch_size=batch, lr_g=lr_g, lr_d=lr_d, loss=loss, ngf=ngf, ndf=ndf, nz=nz,
                         seed=seed, label_smoothing=smooth, d_skip_threshold=skip, diffaugment=diffaug,
-                        ema_decay=ema)
+                        ema_decay=ema, grow_from=grow_from, grow_phase_steps=phase, grow_fade_steps=fade,
+                        g_arch=g_arch, d_arch=d_arch, d_norm=d_norm, kid_every=kid_every)
 
 
 def build_live() -> LivePanel:
@@ -263,9 +322,19 @@ def build_live() -> LivePanel:
             d_plot = gr.LinePlot(x="step", y="value", color="series", title="D(x) and D(G(z))",
                                  label="D(x) and D(G(z))", height=260, y_lim=[0, 1], elem_id="d-plot",
                                  color_map={"D(x)": "#2ca02c", "D(G(z))": "#ff7f0e"})
+        with gr.Row():
+            kid_plot = gr.LinePlot(x="step", y="value", color="series", title="KID x 1000 (lower is better)",
+                                   label="KID x 1000", height=220, elem_id="kid-plot",
+                                   color_map={METRIC_LABELS["kid"]: "#7b3fa9"})
+            coverage_plot = gr.LinePlot(x="step", y="value", color="series", title="Coverage of your images",
+                                        label="Coverage", height=220, y_lim=[0, 1], elem_id="coverage-plot",
+                                        color_map={METRIC_LABELS["coverage"]: "#138c96",
+                                                   METRIC_LABELS["real_coverage"]: "#969696"})
+        gr.Markdown(KID_NOTE, elem_id="kid-note")
         samples = gr.Image(label="Samples from fixed noise (EMA generator)", interactive=False, height=380,
                            elem_id="train-samples")
-    return LivePanel(start, stop, resume, resume_last, retry, status, progress, loss_plot, d_plot, samples)
+    return LivePanel(start, stop, resume, resume_last, retry, status, progress, loss_plot, d_plot, kid_plot,
+                     coverage_plot, samples)
 
 
 def build_after(sign_in: bool) -> AfterPanel:
