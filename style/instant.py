@@ -50,6 +50,10 @@ class InstantConfig:
     style_size: int = 256  # the predictor's input: the painting's centre square at this size (as trained)
     fake_quant: bool = False  # reproduce the int8 graph's rounding (same look, slower, stepped strength)
     batch: int = 4  # frames per forward pass in paint_frames
+    # Intra-op threads for one picture on a CPU (the caller applies it with common.device.intra_op_threads,
+    # as Explore does): ~60 small operations a picture, each a barrier for a thread team; on the shared
+    # 2-core machine two threads were 3x slower than one under load (bench.style_instant shows both).
+    cpu_threads: int = 1
 
     def __post_init__(self) -> None:
         checks = [
@@ -59,6 +63,7 @@ class InstantConfig:
             (32 <= self.min_size <= self.max_side_cpu <= self.max_side_gpu, "Size limits are inconsistent."),
             (self.style_size >= 64, "The painting must be read at 64 px or more."),
             (self.batch >= 1, "Batch must be at least 1."),
+            (self.cpu_threads >= 1, "CPU threads must be at least 1."),
         ]
         for ok, message in checks:
             if not ok:
@@ -255,15 +260,18 @@ def paint_frames(frames: Sequence[Image.Image], paintings: Sequence[Image.Image]
     if config.strength != 1.0:
         own = torch.cat([style_vector(f, config, device) for f in frames]).mean(0, keepdim=True)
         target = target_vector(own, target, config.strength)
+    return in_batches(frames, config, device, lambda images: run_painter(painter, images, target))
+
+
+def in_batches(frames: Sequence[Image.Image], config: InstantConfig, device, paint_fn) -> list[Image.Image]:
+    """Frames (one size) -> paint_fn on `config.batch` of them at a time -> pictures."""
     images = [prepare_photo(f, config, device) for f in frames]
     if len({tuple(i.shape) for i in images}) > 1:
         raise ValueError("All frames must have the same size.")
-    images = torch.cat(images)
-    out: list[Image.Image] = []
-    for start in range(0, len(frames), config.batch):
-        chunk = images[start: start + config.batch]
-        painted = finish(run_painter(painter, chunk, target), chunk, config)
-        out += [tensor_to_pil(p[None]) for p in painted]
+    stacked, out = torch.cat(images), []
+    for start in range(0, len(images), config.batch):
+        chunk = stacked[start: start + config.batch]
+        out += [tensor_to_pil(p[None]) for p in finish(paint_fn(chunk), chunk, config)]
     return out
 
 
@@ -289,17 +297,31 @@ def preset_weights(weights: dict[int, float] | Sequence[float] | int) -> torch.T
 
 
 @torch.inference_mode()
+def run_presets(presets, images: torch.Tensor, weights: torch.Tensor, strength: float) -> torch.Tensor:
+    """(B, 3, H, W) painted with mixed presets. Strength blends pixels here (the presets have no style
+    vector to move along): 0 is the photo, 1 the preset, above 1 exaggerates the change."""
+    height, width = images.shape[-2:]
+    painted = presets(pad_to_multiple(images, presets.multiple), weights)[..., :height, :width]
+    return (images + strength * (painted - images)).clamp(0, 1)
+
+
 def paint_preset(photo: Image.Image, weights: dict[int, float] | Sequence[float] | int = 0,
                  config: InstantConfig | None = None, device: torch.device | str = "cpu") -> Image.Image:
-    """The photo painted with a mix of the 26 presets. Strength blends pixels here (the presets have
-    no style vector to move along): 0 is the photo, 1 the preset, above 1 exaggerates the change."""
+    """The photo painted with one preset (an index) or a mix ({index: weight} or 26 weights)."""
     config = config or InstantConfig()
     presets = load_model(PRESETS_ID, str(torch.device(device)))
     image = prepare_photo(photo, config, device)
-    height, width = image.shape[-2:]
-    painted = presets(pad_to_multiple(image, presets.multiple), preset_weights(weights).to(device))[..., :height, :width]
-    painted = (image + config.strength * (painted - image)).clamp(0, 1)
+    painted = run_presets(presets, image, preset_weights(weights).to(device), config.strength)
     return tensor_to_pil(finish(painted, image, config))
+
+
+def paint_preset_frames(frames: Sequence[Image.Image], weights: dict[int, float] | Sequence[float] | int = 0,
+                        config: InstantConfig | None = None, device: torch.device | str = "cpu") -> list[Image.Image]:
+    """Every frame painted with the same preset mix, `config.batch` frames a pass."""
+    config = config or InstantConfig()
+    presets = load_model(PRESETS_ID, str(torch.device(device)))
+    mix = preset_weights(weights).to(device)
+    return in_batches(frames, config, device, lambda images: run_presets(presets, images, mix, config.strength))
 
 
 @functools.lru_cache(maxsize=4)

