@@ -22,11 +22,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from style.fastconv import s2d_conv, s2d_weight, subpixel_weight, upsample_conv
+from style.fastconv import PaddedConv
 from style.quant import FakeQuant, set_fake_quant
-
-PAINTER_CONFIG = {"style_dim": 100, "contract": [8, 16, 32], "residual_blocks": 5, "expand": [16, 8],
-                  "eps": 1e-5, "multiple": 4}
 
 
 class StyleNorm(nn.Module):
@@ -69,35 +66,6 @@ class StyleNorm(nn.Module):
         shift = self.shift_act(beta - self.mean_scale_act(mean * scale))
         out = self.scaled_act(x * scale) + shift
         return self.out_act(out) if self.out_act is not None else out
-
-
-class PaddedConv(nn.Conv2d):
-    """[Nearest x2 upsampling,] reflect pad, convolution: directly, or through style/fastconv.py's
-    exact rewrites once prepare() has made their kernels (9x9: space to depth; upsampled: subpixel)."""
-
-    def __init__(self, cin: int, cout: int, kernel: int, stride: int = 1, upsample: bool = False,
-                 bias: bool = True) -> None:
-        super().__init__(cin, cout, kernel, stride, bias=bias)
-        self.pad, self.upsample = kernel // 2, upsample
-        self.register_buffer("fast_weight", torch.empty(0), persistent=False)
-
-    @torch.no_grad()
-    def prepare(self) -> None:
-        """Build the rewritten kernel where one pays (after the weights are loaded)."""
-        if self.upsample:
-            self.fast_weight = subpixel_weight(self.weight)
-        elif self.kernel_size[0] == 9 and self.stride[0] == 1:
-            self.fast_weight = s2d_weight(self.weight)
-
-    def forward(self, x: torch.Tensor, exact: bool = False) -> torch.Tensor:
-        """exact=True keeps the graph's own order of operations (for the fake-quantised path)."""
-        if self.fast_weight.numel() and not exact:
-            if self.upsample:
-                return upsample_conv(x, self.fast_weight, self.bias)
-            return s2d_conv(F.pad(x, [self.pad] * 4, mode="reflect"), self.fast_weight, self.bias)
-        if self.upsample:
-            x = F.interpolate(x, scale_factor=2.0, mode="nearest")
-        return super().forward(F.pad(x, [self.pad] * 4, mode="reflect"))
 
 
 class ContractConv(nn.Module):

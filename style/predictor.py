@@ -25,8 +25,6 @@ from style.quant import FakeQuant, set_fake_quant
 # MobileNetV2's inverted residual stages: (expansion t, output channels c, repeats n, first stride s).
 MOBILENET_V2 = ((1, 16, 1, 1), (6, 24, 2, 2), (6, 32, 3, 2), (6, 64, 4, 2), (6, 96, 3, 1), (6, 160, 3, 2),
                 (6, 320, 1, 1))
-PREDICTOR_CONFIG = {"style_dim": 100, "stem": 32, "head": 1280, "stages": [list(s) for s in MOBILENET_V2],
-                    "image_size": 256}
 
 
 def same_pad(x: torch.Tensor, kernel: int, stride: int) -> torch.Tensor:
@@ -56,6 +54,11 @@ class ConvAct(nn.Module):
             x = F.linear(x.permute(0, 2, 3, 1), weight, self.conv.bias).permute(0, 3, 1, 2)
         elif self.stride == 1:  # symmetric 'SAME' padding: the convolution pads by itself
             x = F.conv2d(x, self.conv.weight, self.conv.bias, 1, self.kernel // 2, 1, self.conv.groups)
+        elif self.kernel == 3 and self.stride == 2 and x.shape[-1] % 2 == 0 == x.shape[-2] % 2:
+            # 'SAME' on even sides pads only the bottom/right: the same sums as a 4x4 kernel with a zero
+            # first row and column and symmetric padding 1, which spares a padded copy of x (exact).
+            weight = F.pad(self.conv.weight, (1, 0, 1, 0))
+            x = F.conv2d(x, weight, self.conv.bias, 2, 1, 1, self.conv.groups)
         else:
             x = self.conv(same_pad(x, self.kernel, self.stride))
         return self.act(x.clamp_(0.0, 6.0) if self.relu6 else x)  # ReLU6 in place: x is our own

