@@ -52,7 +52,7 @@ class InstantConfig:
     batch: int = 4  # frames per forward pass in paint_frames
     # Intra-op threads for one picture on a CPU (the caller applies it with common.device.intra_op_threads,
     # as Explore does): ~60 small operations a picture, each a barrier for a thread team; on the shared
-    # 2-core machine two threads were 3x slower than one under load (bench.style_instant shows both).
+    # 2-core machine two threads were 3-5x slower than one under load (bench.style_instant shows both).
     cpu_threads: int = 1
 
     def __post_init__(self) -> None:

