@@ -12,21 +12,32 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Iterator, Sequence
 
 import torch
 import torch.nn.functional as F
 from PIL import Image
 
+from common.backbones import BACKBONES, POOLINGS, FeatureExtractor, load_backbone, resolve_backbone
+from common.device import configure_backend
 from style import instant, losses
 from style.colour import luminance, merge_luminance, pil_to_tensor, tensor_to_pil
-from common.backbones import BACKBONES, POOLINGS, FeatureExtractor, load_backbone, resolve_backbone
 
 log = logging.getLogger(__name__)
 
 GATYS_STYLE_LAYERS = ("conv1_1", "conv2_1", "conv3_1", "conv4_1", "conv5_1")
 OPTIMISERS, INITS, STYLE_LOSSES = ("lbfgs", "adam"), ("content", "noise", "grey", "instant"), ("gram", "w2")
+
+
+# (low, high) of the numeric settings a visitor picks: validation and the UI's sliders read these.
+LIMITS = {"iterations": (1, 10_000), "size": (32, 4096), "style_scale": (0.1, 4.0)}
+
+
+def _within(name: str, value: float, what: str, unit: str = "") -> tuple[bool, str]:
+    """(value within LIMITS[name], the sentence that says the range)."""
+    low, high = LIMITS[name]
+    return low <= value <= high, f"{what} must be between {low:g} and {high:g}{unit}."
 
 
 @dataclass(frozen=True)
@@ -63,14 +74,14 @@ class StyleConfig:
             (self.content_weight >= 0, "Content weight must be 0 or more."),
             (self.style_weight >= 0, "Style weight must be 0 or more."),
             (self.tv_weight >= 0, "Variation weight must be 0 or more."),
-            (1 <= self.iterations <= 10_000, "Iterations must be between 1 and 10000."),
-            (32 <= self.size <= 4096, "Output size must be between 32 and 4096 px."),
+            _within("iterations", self.iterations, "Iterations"),
+            _within("size", self.size, "Output size", " px"),
             (32 <= self.min_size, "The smallest scale must be at least 32 px."),
             (0 < self.top_share <= 100, "top_share must be in (0, 100]."),
             (self.optimiser in OPTIMISERS, f"Optimiser must be one of {OPTIMISERS}."),
             (self.adam_lr > 0, "Adam's step size must be positive."),
             (self.init in INITS, f"Init must be one of {INITS}."),
-            (0.1 <= self.style_scale <= 4, "Style scale must be between 0.1 and 4."),
+            _within("style_scale", self.style_scale, "Style scale"),
             (self.backbone in BACKBONES, f"Backbone must be one of {BACKBONES}."),
             (self.pooling in POOLINGS, f"Pooling must be one of {POOLINGS}."),
             (self.style_loss in STYLE_LOSSES, f"Style loss must be one of {STYLE_LOSSES}."),
@@ -275,24 +286,22 @@ def stylize(content: Image.Image, styles: Sequence[Image.Image], weights: Sequen
             stop_event: threading.Event | None = None) -> Iterator[StyleStep]:
     """Paint `content` in the blended style of `styles`; yield a StyleStep per iteration."""
     config = config or StyleConfig()
-    if torch.device(device).type == "cuda":  # TF32 matmuls and tuned cuDNN kernels: same maths, faster
-        torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = True
-        torch.backends.cudnn.benchmark = True
+    configure_backend(device)
     blend = blend_weights(weights, len(styles))
     backbone_id = resolve_backbone(config.backbone)
-    backbone = load_backbone(backbone_id, device, config.pooling, allow_download=config.backbone != "auto")
+    with torch.random.fork_rng(devices=[]):  # building a backbone draws layer inits: the caller's RNG stays as it was
+        backbone = load_backbone(backbone_id, device, config.pooling, allow_download=config.backbone != "auto")
     layers = list(config.content_layers) + [n for n, _ in config.style_layers]
     extract = FeatureExtractor(backbone, layers)
     sizes = [fit_size(*content.size, s) for s in config.scales()]
     plan = config.iteration_plan()
     clock, channels = _Clock(plan, sizes), (1 if config.preserve_colours else 3)
-    image, iteration, total = None, 0, sum(plan)
+    image, iteration, total = None, 0, sum(plan)  # the only random draw, a noise init, has its own generator
     start = instant_picture(content, styles, blend, config, device) if config.init == "instant" else None
-    torch.manual_seed(config.seed)
     for index, (size, its) in enumerate(zip(sizes, plan)):
         content_t = prepare(content, size, config.preserve_colours, device)
-        style_ts = [prepare(s, fit_size(*s.size, round(max(size) * config.style_scale)), config.preserve_colours, device)
-                    for s in styles]
+        style_ts = [prepare(s, fit_size(*s.size, round(max(size) * config.style_scale)), config.preserve_colours,
+                            device) for s in styles]
         targets = compute_targets(extract, config, content_t, style_ts, blend)
         image = initial_image(content_t, config, channels, start) if image is None else resize(image, size)
         image.requires_grad_(True)
