@@ -82,9 +82,11 @@ def cuda_rows(quick: bool) -> list[dict]:
     first = paint()
     first_s = time.perf_counter() - started
     times = alternate(paint, lambda: None, 3 if quick else 10)[0]
-    return [{"what": "instant style: 2048 px photo + painting -> picture (ours alone)", "ours": round(statistics.median(times), 4),
+    return [{"what": "instant style: 2048 px photo + painting -> picture (ours alone)",
+             "ours": round(statistics.median(times), 4),
              "unit": "s", "device": f"cuda ({torch.cuda.get_device_name(0)})",
-             "note": f"{first.size[0]}x{first.size[1]}; first call {first_s:.2f} s; {min(times):.3f}-{max(times):.3f} s"}]
+             "note": f"{first.size[0]}x{first.size[1]}; first call {first_s:.2f} s; "
+                     f"{min(times):.3f}-{max(times):.3f} s"}]
 
 
 def cpu_rows(quick: bool) -> list[dict]:

@@ -40,7 +40,8 @@ class StyleNorm(nn.Module):
         self.gamma = nn.Conv2d(style_dim, channels, 1)  # TensorFlow StyleNorm/Conv_1: the scale
         self.beta = nn.Conv2d(style_dim, channels, 1)  # StyleNorm/Conv: the offset
         self.gamma_act, self.beta_act = FakeQuant(), FakeQuant()
-        self.mean_act, self.sq_diff_act, self.var_act, self.var_eps_act = FakeQuant(), FakeQuant(), FakeQuant(), FakeQuant()
+        self.mean_act, self.sq_diff_act = FakeQuant(), FakeQuant()
+        self.var_act, self.var_eps_act = FakeQuant(), FakeQuant()
         self.rsqrt_act, self.scale_act, self.mean_scale_act = FakeQuant(), FakeQuant(), FakeQuant()
         self.shift_act, self.scaled_act = FakeQuant(), FakeQuant()
         self.out_act = FakeQuant() if quantised_output else None
@@ -150,7 +151,8 @@ class Painter(nn.Module):
 
     def forward(self, image: torch.Tensor, params: list[tuple[torch.Tensor, torch.Tensor]]) -> torch.Tensor:
         if image.shape[-1] % self.multiple or image.shape[-2] % self.multiple:
-            raise ValueError(f"The painter needs sides that are multiples of {self.multiple}, got {tuple(image.shape[-2:])}.")
+            raise ValueError(f"The painter needs sides that are multiples of {self.multiple}, "
+                             f"got {tuple(image.shape[-2:])}.")
         h = self.input_act(image)
         for conv in self.contract.values():
             h = conv(h)

@@ -84,7 +84,8 @@ class PresetPainter(nn.Module):
 
     def forward(self, image: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
         if image.shape[-1] % self.multiple or image.shape[-2] % self.multiple:
-            raise ValueError(f"The painter needs sides that are multiples of {self.multiple}, got {tuple(image.shape[-2:])}.")
+            raise ValueError(f"The painter needs sides that are multiples of {self.multiple}, "
+                             f"got {tuple(image.shape[-2:])}.")
         h = image
         for layer in [*self.contract, *self.residual, *self.expand]:
             h = layer(h, weights)

@@ -35,7 +35,7 @@ def tiny_painter(seed: int = 0) -> Painter:
     return painter
 
 
-@pytest.mark.parametrize("cin,cout", [(8, 3), (3, 5)])
+@pytest.mark.parametrize(("cin", "cout"), [(8, 3), (3, 5)])
 def test_space_to_depth_conv_equals_the_direct_9x9(cin, cout):
     torch.manual_seed(0)
     weight, bias = torch.randn(cout, cin, 9, 9), torch.randn(cout)
@@ -116,7 +116,7 @@ def assets(name: str) -> Image.Image:
 
 
 @pytest.mark.weights
-@pytest.mark.parametrize("size,expected", [(None, (60, 44)), (96, (96, 70)), (130, (130, 95))])
+@pytest.mark.parametrize(("size", "expected"), [(None, (60, 44)), (96, (96, 70)), (130, (130, 95))])
 def test_painter_returns_the_size_asked(size, expected):
     photo, painting = photo_and_painting()
     out = instant.paint(photo, [painting], config=instant.InstantConfig(size=size, min_size=64))
@@ -151,7 +151,8 @@ def test_blend_at_weights_one_and_zero_is_the_single_style():
 @pytest.mark.weights
 def test_preserve_colours_keeps_the_photo_chroma():
     photo, painting = photo_and_painting()
-    kept, painted = (to_yiq(pil_to_tensor(instant.paint(photo, [painting], config=instant.InstantConfig(preserve_colours=p))))
+    kept, painted = (to_yiq(pil_to_tensor(instant.paint(photo, [painting],
+                                                        config=instant.InstantConfig(preserve_colours=p))))
                      for p in (True, False))
     original = to_yiq(pil_to_tensor(photo))
     assert (kept[:, 1:] - original[:, 1:]).abs().mean() < 0.02  # chroma kept (up to rounding and clamping)

@@ -41,7 +41,8 @@ def tiny_qdq_graph(path: Path) -> np.ndarray:
     inits = [numpy_helper.from_array(a, n) for a, n in [
         (q, "layer/weights"), (np.array([0.5, 0.25], np.float32), "w_scale"), (np.array([1, -2], np.int8), "w_zero"),
         (np.array([10, -4], np.int32), "layer/bias_q"), (np.array([0.1, 0.2], np.float32), "b_scale"),
-        (np.array([0, 1], np.int32), "b_zero"), (np.array(0.05, np.float32), "a_scale"), (np.array(-7, np.int8), "a_zero")]]
+        (np.array([0, 1], np.int32), "b_zero"), (np.array(0.05, np.float32), "a_scale"),
+        (np.array(-7, np.int8), "a_zero")]]
     nodes = [helper.make_node("DequantizeLinear", ["layer/weights", "w_scale", "w_zero"], ["w"], axis=0),
              helper.make_node("DequantizeLinear", ["layer/bias_q", "b_scale", "b_zero"], ["b"], axis=0),
              helper.make_node("Conv", ["x", "w", "b"], ["y"]),
@@ -56,7 +57,8 @@ def test_converter_dequantises_per_output_channel(tmp_path):
     q = tiny_qdq_graph(tmp_path / "tiny.onnx")
     graph = magenta.OnnxGraph(tmp_path / "tiny.onnx")
     weight, bias = graph.conv("layer")
-    expected = (q.astype(np.float32) - np.array([1, -2]).reshape(2, 1, 1, 1)) * np.array([0.5, 0.25]).reshape(2, 1, 1, 1)
+    zero, scale = np.array([1, -2]).reshape(2, 1, 1, 1), np.array([0.5, 0.25]).reshape(2, 1, 1, 1)
+    expected = (q.astype(np.float32) - zero) * scale
     np.testing.assert_allclose(weight, expected)  # w = (q - zero_point) * scale, per output channel
     np.testing.assert_allclose(bias, [1.0, -1.0])  # (10 - 0) * 0.1, (-4 - 1) * 0.2
     assert graph.quant("layer/out") == (pytest.approx(0.05), -7)
@@ -198,7 +200,7 @@ def test_every_quantisation_point_matches_onnxruntime_to_one_step():
 
 
 @pytest.mark.weights
-@pytest.mark.parametrize("photo,painting", [("chelsea.jpg", "van_gogh_village_street_auvers.jpg"),
+@pytest.mark.parametrize(("photo", "painting"), [("chelsea.jpg", "van_gogh_village_street_auvers.jpg"),
                                             ("coffee.jpg", "kandinsky_composition_viii.jpg")])
 def test_free_running_difference_to_onnxruntime(photo, painting):
     """Measured on the four example pairs: style vector 0.004-0.009, painter alone 0.012-0.022, end to

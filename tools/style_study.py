@@ -68,7 +68,7 @@ def load(pair: tuple[str, str]) -> tuple[Image.Image, Image.Image]:
 def run(photo: Image.Image, styles: list[Image.Image], config: StyleConfig, device: str) -> tuple[Image.Image, float]:
     """(result, seconds) of one Gatys run."""
     started = time.perf_counter()
-    result = [s for s in stylize(photo, styles, None, config, device)][-1].result
+    result = list(stylize(photo, styles, None, config, device))[-1].result
     if device.startswith("cuda"):
         torch.cuda.synchronize()
     return result, time.perf_counter() - started
@@ -94,14 +94,16 @@ def grid(out: Path, device: str) -> None:
     numbers = json.loads((out / "grid.json").read_text()) if (out / "grid.json").is_file() else {}
     for pair in PAIRS:
         photo, painting = load(pair)
-        instant.paint(photo, [painting], config=instant.InstantConfig(size=256)).save(out / f"{pair[0]}-{pair[1]}-instant.png")
+        picture = instant.paint(photo, [painting], config=instant.InstantConfig(size=256))
+        picture.save(out / f"{pair[0]}-{pair[1]}-instant.png")
         for label, overrides in SETTINGS.items():
             if f"{pair[0]}-{pair[1]}-{label}" in numbers:
                 continue
             config = StyleConfig(**{**BASE, **overrides})
             result, seconds = run(photo, [painting], config, device)
             result.save(out / f"{pair[0]}-{pair[1]}-{slug(label)}.png")
-            numbers[f"{pair[0]}-{pair[1]}-{label}"] = {"seconds": seconds, **final_loss(result, photo, [painting], config, device)}
+            parts = final_loss(result, photo, [painting], config, device)
+            numbers[f"{pair[0]}-{pair[1]}-{label}"] = {"seconds": seconds, **parts}
             print(pair, label, f"{seconds:.1f}s", numbers[f"{pair[0]}-{pair[1]}-{label}"]["total"], flush=True)
             (out / "grid.json").write_text(json.dumps(numbers, indent=1))
     for pair in PAIRS[:2]:  # texture synthesis: what each backbone calls this painting's style
@@ -205,7 +207,8 @@ def quant(out: Path) -> None:
                     both = painter(nchw(content), painter.style_params(ours_vector))[0].permute(1, 2, 0).numpy()
                 row["fq" if fake_quant else "float"] = [
                     float(np.abs(ours_vector.numpy() - vector.reshape(1, 100)).mean()),
-                    float(np.abs(alone[0].permute(1, 2, 0).numpy() - reference).mean()), float(np.abs(both - reference).mean())]
+                    float(np.abs(alone[0].permute(1, 2, 0).numpy() - reference).mean()),
+                    float(np.abs(both - reference).mean())]
                 if optimised:
                     pictures.append(both)
             if optimised:

@@ -95,7 +95,8 @@ class StateBuilder:
 
 def save(state: dict[str, torch.Tensor], out_dir: Path, config: dict) -> None:
     """model.safetensors + config.json."""
-    save_file({k: v.contiguous() for k, v in state.items()}, str(out_dir / "model.safetensors"), metadata={"format": "pt"})
+    tensors = {k: v.contiguous() for k, v in state.items()}
+    save_file(tensors, str(out_dir / "model.safetensors"), metadata={"format": "pt"})
     write_config(out_dir, config)
 
 
@@ -206,7 +207,7 @@ def preset_key(onnx_name: str) -> str:
     parts = onnx_name.split(".")
     if parts[0] == "res":
         parts = ["residual", parts[1], f"conv{int(parts[2]) + 1}", *parts[3:]]
-    return ".".join(parts[:-1] + ["conv.weight"] if parts[-1] == "w" else parts)
+    return ".".join([*parts[:-1], "conv.weight"] if parts[-1] == "w" else parts)
 
 
 def convert_multistyle26(src_file: Path, out_dir: Path, source: WeightSource) -> None:
