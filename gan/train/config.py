@@ -60,7 +60,7 @@ class TrainConfig:
     n_samples: int = 64  # fixed-noise samples in each grid
     kid_every: int = 500  # measure KID x 1000 and coverage every this many steps (0 = never)
     kid_samples: int = 128  # generated images per measurement (its own fixed noise)
-    kid_budget: float = 0.05  # a due measurement waits while measuring took more than this share of the time
+    kid_budget: float = 0.05  # a due measurement waits while measuring took more than this share (1: no bound)
     feature_net: str = "vgg16-hed"  # pretrained features for KID and the projected D (gan/train/kid.py)
     g_arch: str = "dcgan"  # "dcgan", or "sle": + skip-layer excitation (FastGAN, see gan/train/variants.py)
     d_arch: str = "dcgan"  # "dcgan", or "projected": Projected GAN's D on frozen pretrained features

@@ -55,7 +55,10 @@ class LiveQuality:
 
     def within_budget(self) -> bool:
         """Whether measuring now (expected to cost what the last one did) keeps the measuring time within
-        `kid_budget` of the training time. The first measurement, which also builds the meter, always runs."""
+        `kid_budget` of the training time. The first measurement, which also builds the meter, always runs;
+        a budget of 1 (all of it) is no bound at all, so that a run can measure on every grid step."""
+        if self.config.kid_budget >= 1.0:
+            return True
         training_s = time.perf_counter() - self.train_started - self.spent_s
         return self.spent_s + self.last_cost_s <= self.config.kid_budget * training_s
 
