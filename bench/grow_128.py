@@ -9,6 +9,7 @@ stage reached), for a quality metric afterwards.
 
     python -m tools.noto_svg runs/emoji-faces runs/emoji-faces-128      # the 118 faces at 128 px
     python -m bench.grow_128 --data runs/emoji-faces-128 --budget 720 --out runs/grow-128
+    python -m bench.grow_128 --data runs/emoji-faces-128 --out runs/grow-128 --kid   # then: KID of the samples
 """
 
 from __future__ import annotations
@@ -70,8 +71,28 @@ def train_for(name: str, config, images: torch.Tensor, budget_s: float, out: Pat
     return kept
 
 
+def kid_rows(out: Path, images: torch.Tensor, n: int = 256) -> list[dict]:
+    """KID x 1000 and coverage of the first `n` samples of every kept set under `out` against the training
+    images, on the trainer's features (VGG16-HED, five blocks, average-pooled) at the images' own 128 px."""
+    from safetensors.torch import load_file
+
+    from common.backbones import load_backbone
+    from gan.train.kid import FeatureNet, QualityMeter
+
+    meter = QualityMeter(FeatureNet(load_backbone("vgg16-hed", "cpu")), images.float().mul(2 / 255).sub(1))
+    rows = []
+    for name in ("plain", "grow"):
+        for mark in json.loads((out / name / "marks.json").read_text()):
+            fakes = load_file(str(out / name / f"samples_{mark['pct']:03d}.safetensors"))["images"][:n]
+            q = meter.measure(fakes.float().mul(2 / 255).sub(1))
+            rows.append(mark | {"run": name, "kid": round(q.kid, 1), "kid_std": round(q.kid_std, 1),
+                                "coverage": round(q.coverage, 2), "real_coverage": round(meter.real_coverage, 2)})
+            log.info("%s", rows[-1])
+    return rows
+
+
 def main() -> None:
-    """Both runs, one after the other, then a summary."""
+    """Both runs, one after the other, then a summary (or, with --kid, the KID of the kept samples)."""
     parser = argparse.ArgumentParser(prog="python -m bench.grow_128", description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=Path, required=True)
     parser.add_argument("--out", type=Path, default=Path("runs/grow-128"))
@@ -80,10 +101,14 @@ def main() -> None:
     parser.add_argument("--phase", type=int, default=150, help="steps per resolution and per fade")
     parser.add_argument("--width", type=int, default=32, help="ngf = ndf (the app's CPU default: 32)")
     parser.add_argument("--only", choices=("plain", "grow"), default=None)
+    parser.add_argument("--kid", action="store_true", help="no training: KID x 1000 of the samples kept in --out")
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     torch.set_num_threads(1)
     images = ingest([args.data], args.out / "ingest", IngestConfig(image_size=128)).images
+    if args.kid:
+        (args.out / "kid.json").write_text(json.dumps(kid_rows(args.out, images), indent=1))
+        return
     # the recipe these runs were measured with (docs/train.md): the CPU suggestion of the time, BCE, batch
     # norm in D, batch 32 (the suggestion has changed since; pinned so that the numbers can be repeated)
     base = suggest_config(len(images), "cpu", 128, steps=100_000, sample_every=10**6, checkpoint_every=10**6,
