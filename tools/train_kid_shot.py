@@ -47,7 +47,8 @@ def shoot(page, folder: Path, out: Path, kid_every: int, steps: int, timeout_s: 
     image = Image.open(io.BytesIO(png)).convert("RGB")
     image.quantize(colors=96, method=Image.Quantize.MEDIANCUT).save(out, optimize=True)
     page.get_by_role("button", name="Stop", exact=True).click()
-    page.wait_for_selector("#train-status >> text=Stopped", timeout=120_000)
+    # the stop measures the final weights and writes a checkpoint: over 2 minutes on a loaded 2-core machine
+    page.wait_for_selector("#train-status >> text=Stopped", timeout=600_000)
 
 
 def main() -> None:
