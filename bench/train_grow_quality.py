@@ -7,7 +7,10 @@ the other jobs on a shared machine, CPU time does not). A grown run's steps diff
 stage (a resolution, or a fade into it) gets its own ratio and the minutes are summed step by step.
 KID is measured as in bench.train_quality (VGG16-HED, 256 EMA samples of fixed noise).
 
-    python -m bench.train_grow_quality --grow-from 16 --phase 2000 --fade 800 --minutes 1 2 5 --threads 1
+    python -m bench.train_grow_quality --grow-from 16 --phase 1000 --fade 500 --minutes 1 2 3 4 5 --threads 1
+    python -m bench.train_grow_quality --grow-from 0 --minutes 1 2 5 --threads 1   # the plain new default
+
+Slow (each run is 5 CPU minutes of training plus the speed ratios and the measurements); not in `python -m bench`.
 """
 
 from __future__ import annotations
@@ -81,9 +84,9 @@ def main() -> None:
     """Print the stage speeds and the KID at each mark, as JSON lines."""
     parser = argparse.ArgumentParser(prog="python -m bench.train_grow_quality", description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=Path, default=Path("/work/data/emoji-faces"))
-    parser.add_argument("--grow-from", type=int, default=16)
-    parser.add_argument("--phase", type=int, default=2000)
-    parser.add_argument("--fade", type=int, default=800)
+    parser.add_argument("--grow-from", type=int, default=16, help="0: the plain new default")
+    parser.add_argument("--phase", type=int, default=1000)
+    parser.add_argument("--fade", type=int, default=500)
     parser.add_argument("--lr-g", type=float, default=2e-4)
     parser.add_argument("--lr-d", type=float, default=2e-4)
     parser.add_argument("--batch", type=int, default=16)
