@@ -1,5 +1,5 @@
 """The public API: every visible endpoint has named, described parameters; the main ones work by keyword;
-two clients are two sessions; the MCP server is off by default and, when on, lists the four tools."""
+two clients are two sessions; the MCP server is off by default and, when on, lists the five tools."""
 
 from __future__ import annotations
 
@@ -21,7 +21,7 @@ from tests.conftest import free_port
 pytestmark = pytest.mark.integration
 GENERATED = re.compile(r"^(a\d+|arg\d+|param(eter)?_\d+|value_\d+|input_\d+)$")  # names Gradio makes up
 ASSETS = Path(__file__).resolve().parents[1] / "assets"
-TOOLS = {"generate", "grid", "interpolate", "stylize"}
+TOOLS = {"generate", "grid", "interpolate", "stylize", "stylize_instant"}
 
 
 def visible_endpoints(client) -> dict:
@@ -144,7 +144,7 @@ async def list_and_call(url: str) -> tuple[list, object]:
 
 
 @pytest.mark.weights
-def test_mcp_server_lists_the_four_tools(tmp_path):
+def test_mcp_server_lists_the_five_tools(tmp_path):
     from app import build_demo, serve
     from ui.context import AppContext, SessionStore
 

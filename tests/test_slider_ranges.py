@@ -94,9 +94,18 @@ def test_style_limits_lie_inside_the_engines_ranges():
         StyleLimits(iterations=(1, STYLE_LIMITS["iterations"][1] + 1))
 
 
+def paint_it_expected(demo) -> dict:
+    """Explore's "Paint it" strength: StyleLimits.strength(), as the Style tab's."""
+    from style.limits import StyleLimits
+
+    sliders = [b for b in demo.blocks.values() if isinstance(b, gr.Slider) and b.label == "Paint strength"]
+    assert len(sliders) == 1
+    return {sliders[0]: StyleLimits().strength()}
+
+
 def test_every_slider_reads_its_range_and_default_from_the_config(built):
     demo, tabs = built
-    expected = {**explore_expected(tabs), **train_expected(tabs), **style_expected(tabs)}
+    expected = {**explore_expected(tabs), **train_expected(tabs), **style_expected(tabs), **paint_it_expected(demo)}
     for widget, (low, high, default) in expected.items():
         assert (widget.minimum, widget.maximum, widget.value) == (low, high, default), widget.label
     everything = [b for b in demo.blocks.values() if isinstance(b, (gr.Slider, gr.Number))]

@@ -156,7 +156,7 @@ def build_instant(device: torch.device) -> InstantPanel:
     picture = gr.Image(type="filepath", label="Instant picture", height=400, interactive=False,
                        buttons=["download", "fullscreen"], elem_id="style-instant")
     status = gr.Markdown("Pick a photo and a painting (or click an example): the picture appears here.",
-                         elem_id="style-instant-status")
+                         label="What was painted", elem_id="style-instant-status")
     low, high, default = UI.instant_size(device)
     strength_low, strength_high, strength = UI.strength()
     look = LookForm(
