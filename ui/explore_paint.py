@@ -90,21 +90,21 @@ class PaintIt:
         self.ex, self.panel = explore, panel
 
     def frames(self, request: gr.Request | None, given: dict, what: str) -> list[Image.Image]:
-        """The current picture, or the interpolation's frames, as Explore renders them (longest side <= 256)."""
+        """The current picture, or the interpolation's frames, as Explore renders them (longest side <= 256).
+        The interpolation's settings are checked whatever is painted, as /interpolate checks them."""
         ex = self.ex
-        r = ex.v.recipe.read(given)
+        r, j = ex.v.recipe.read(given), ex.v.interpolation.form.read(given)
         loaded = ex.load(r.model, request)
         recipe, _ = ex.recipe(r, loaded.G.cfg.nz)
         recipe = replace(recipe, size=min(recipe.size, MAX_FRAME_SIDE))
-        if what == "picture":
-            return [L.to_pil(L.render(loaded.G, recipe, loaded.directions), recipe.size, recipe.upscale)]
-        j = ex.v.interpolation.form.read(given)
         try:
             job = L.Interpolation(start=recipe, end_seed=int(j.end_seed), frames=int(j.frames), method=j.method,
                                   keep_edits=bool(j.keep_edits), fps=int(j.fps),
                                   start_seed=None if j.start_seed in (None, "", -1) else int(j.start_seed))
-        except (ValueError, TypeError) as err:
+        except (ValueError, TypeError, OverflowError) as err:
             raise gr.Error(str(err)) from err
+        if what == "picture":
+            return [L.to_pil(L.render(loaded.G, recipe, loaded.directions), recipe.size, recipe.upscale)]
         return L.interpolate(loaded.G, job, loaded.directions)
 
     def painted(self, frames: list[Image.Image], p: Any) -> list[Image.Image]:
@@ -134,7 +134,7 @@ class PaintIt:
         png = publish_image(frames[0], f"{stem}.png")
         if p.paint == "picture":
             return {self.panel.picture: png, self.panel.animation: None, self.panel.files: [png]}
-        fps = int(self.ex.v.interpolation.form.read(given).fps)
+        fps = int(self.ex.v.interpolation.form.read(given).fps)  # checked by frames()
         gif = publish(L.animation_bytes(frames, fps, "gif"), f"{stem}.gif")
         webp = publish(L.animation_bytes(frames, fps, "webp"), f"{stem}.webp")
         return {self.panel.picture: png, self.panel.animation: gif, self.panel.files: [gif, webp, png]}

@@ -12,6 +12,7 @@ from __future__ import annotations
 import functools
 import io
 import logging
+import math
 import time
 from collections.abc import Callable
 from typing import Any
@@ -55,6 +56,16 @@ def picked_paintings(styles: list, blends: list) -> tuple[list[Image.Image], lis
     picked = [(open_picture(image, "painting"), float(weight)) for image, weight in zip(styles, blends, strict=True)
               if image is not None and float(weight) > 0]
     return [image for image, _ in picked], [weight for _, weight in picked]
+
+
+def check_weights(weights: list) -> None:
+    """Blend and mix weights are finite and 0 or more (NaN / inf only come through the API), else gr.Error."""
+    try:
+        bad = [w for w in weights if w is not None and not 0 <= float(w) < math.inf]
+    except (TypeError, ValueError) as err:
+        raise gr.Error(f"Weights must be numbers: {err}") from err
+    if bad:
+        raise gr.Error(f"Weights must be numbers of 0 or more, not {bad[0]}.")
 
 
 def preset_mix(p: Values) -> dict[int, float]:
@@ -119,6 +130,7 @@ class InstantPainter:
         config = self.config(look)
         if p.content is None:
             raise gr.Error("Add a photo first (content).")
+        check_weights(p.blends)
         styles, weights = picked_paintings(p.styles, p.blends)
         if not styles:
             raise gr.Error("Add at least one painting with a blend weight above 0.")
@@ -132,6 +144,7 @@ class InstantPainter:
         config = self.config(look)
         if content is None:
             raise gr.Error("Add a photo first (content).")
+        check_weights(p.preset_weights)
         mix = preset_mix(p)
         photo = open_picture(content, "photo")
         picture, seconds = self.run(lambda c, d: instant.paint_preset(photo, mix, c, d), config)
@@ -174,12 +187,13 @@ class InstantPainter:
         """A slider moved or a picture changed: repaint, or say what is missing (no error toast mid-way)."""
         look = self.v.instant.look.read(given)
         self.config(look)  # bad numbers are errors even before a photo is there
-        p = self.v.paintings.read(given, style_2=style_2, style_3=style_3)
+        p, mixer = self.v.paintings.read(given, style_2=style_2, style_3=style_3), self.v.presets.form.read(given)
+        check_weights([*p.blends, *mixer.preset_weights])
         status = self.v.instant.status
         if p.content is None:
             return {status: "Pick a photo (or click an example): the picture appears here."}
         if given["source"] == "presets":
-            shown = self.presets(p.content, self.v.presets.form.read(given), look)
+            shown = self.presets(p.content, mixer, look)
         elif not picked_paintings(p.styles, p.blends)[0]:
             return {status: "Add a painting (or click a preset): the picture appears here."}
         else:
