@@ -21,6 +21,7 @@ from PIL import Image
 from common.backbones import BackboneUnavailable
 from common.device import describe
 from common.zerogpu import StopFlag, call_device, gpu
+from style.instant import picture_key
 from style.transfer import StyleConfig, estimate_seconds, stylize
 from ui.context import AppContext
 from ui.files import publish_image
@@ -175,8 +176,7 @@ class Style:
         path = publish_image(step.result, f"stylized-{step.iteration}.png")
         store = self.instant.pictures(request)
         store["refined"] = step.result
-        before = store.get("instant") if store.get("photo") is not None and \
-            store["photo"].size == content.size else None
+        before = store.get("instant") if store.get("photo_key") == picture_key(content) else None
         before_path = publish_jpeg(fit(before if before is not None else content, step.result.size), "before.jpg")
         verb = "Stopped" if step.stopped else "Done"
         status = f"{verb}: {status_line(step)}. Result {step.result.width}×{step.result.height} px."

@@ -24,7 +24,7 @@ from PIL import Image
 from common.device import intra_op_threads
 from style import instant
 from ui.context import AppContext
-from ui.files import publish
+from ui.files import KEEP_S, publish
 from ui.forms import Values
 from ui.style_view import COMPARISONS, UI, StyleView
 from weights.fetch import WeightsUnavailable
@@ -162,16 +162,24 @@ class InstantPainter:
 
     def updates(self, request: gr.Request | None, shown: dict, compare: str | None) -> dict:
         """Widget updates for a painted picture; it also becomes the session's instant picture."""
-        store = self.pictures(request)
-        if store.get("photo") is None or store["photo"].size != shown["photo"].size or \
-                instant.picture_key(store["photo"]) != instant.picture_key(shown["photo"]):
+        store, key = self.pictures(request), instant.picture_key(shown["photo"])
+        if store.get("photo_key") != key:
             store.pop("refined", None)  # another photo: the old refinement compares with nothing here
-        store.update(photo=shown["photo"], instant=shown["picture"])
+        store.update(photo=shown["photo"], photo_key=key, instant=shown["picture"])
         out = {self.v.instant.picture: shown["path"], self.v.instant.status: shown["status"]}
         if compare == COMPARISONS[0]:  # photo | instant follows the picture
-            photo = publish_jpeg(fit(shown["photo"], shown["picture"].size), "photo.jpg")
-            out[self.v.before_after] = (photo, shown["path"])
+            out[self.v.before_after] = (self.photo_path(store, shown["picture"].size), shown["path"])
         return out
+
+    @staticmethod
+    def photo_path(store: dict, size: tuple[int, int]) -> str:
+        """The photo at the picture's size, published once per photo and size while a slider moves (a resize
+        and an encode saved per move), again after half of KEEP_S (a named file is served for KEEP_S)."""
+        cached = store.get("photo_shown")
+        if cached is None or cached[:2] != (store["photo_key"], size) or time.monotonic() - cached[3] > KEEP_S / 2:
+            path = publish_jpeg(fit(store["photo"], size), "photo.jpg")
+            cached = store["photo_shown"] = (store["photo_key"], size, path, time.monotonic())
+        return cached[2]
 
     def stylize_instant(self, request: gr.Request, style_2: Any = None, style_3: Any = None, **given: Any) -> dict:
         """The photo painted at once in the blended style of the paintings (no optimisation)."""
