@@ -114,11 +114,24 @@ def http_rows(n: int) -> list[dict]:
         with Image.open(io.BytesIO(ours(0))) as shown:  # the call paints (not only a status line)
             if shown.size != (384, 384):
                 raise RuntimeError(f"/style_live returned a {shown.size} picture, not 384x384")
-        a, b = time_pair(ours, lambda i: http_call(ref_url, "generate", [0.5]), n)
+        load, cpu = os.getloadavg()[0], {"ours": [], "ref": []}
+
+        def cpu_timed(fn, out: list):  # the process's CPU time per call (client and server threads): what a
+            def timed(i: int):  # move costs whatever the machine's load, as the wall clock does not
+                started = time.process_time()
+                fn(i)
+                out.append((time.process_time() - started) * 1000)
+            return timed
+
+        a, b = time_pair(cpu_timed(ours, cpu["ours"]),
+                         cpu_timed(lambda i: http_call(ref_url, "generate", [0.5]), cpu["ref"]), n)
     finally:
         ours_demo.close()
         ref_demo.close()
-    note = "target p50 <= 150 ms; 1 intra-op thread a picture (InstantConfig.cpu_threads)"
+    note = (f"target p50 <= 150 ms; 1 intra-op thread a picture (InstantConfig.cpu_threads); {n} moves; "
+            f"CPU time per move (median) ours {statistics.median(cpu['ours'][-n:]):.0f} ms, ref "
+            f"{statistics.median(cpu['ref'][-n:]):.0f} ms; load average {load:.1f} -> {os.getloadavg()[0]:.1f} on "
+            f"{os.cpu_count()} cores")
     return [{"what": f"instant style: HTTP p{q}, 384 px strength move -> picture file (ref: trivial endpoint)",
              "ours": round(percentile(a, q), 1), "reference": round(percentile(b, q), 1), "unit": "ms",
              "ratio": round(percentile(b, q) / percentile(a, q), 3), "device": "cpu", "note": note}
