@@ -132,6 +132,20 @@ def test_browser_instant_picture_follows_the_strength_slider(page, artifacts_dir
     page.screenshot(path=str(artifacts_dir / "style-instant.png"), full_page=True)
 
 
+@pytest.mark.browser
+@pytest.mark.weights
+def test_browser_a_preset_click_paints_with_that_preset(page):
+    """The gallery fills on page load; a click puts that preset in the mixer and repaints with it."""
+    page.get_by_role("tab", name="Style", exact=True).click()
+    page.locator("#style-examples table tbody tr").first.click()
+    page.wait_for_function("document.querySelector('#style-instant-status').innerText.includes('1 painting')",
+                           timeout=60_000)
+    page.locator("#style-presets button.thumbnail-item").nth(5).click(timeout=60_000)
+    page.wait_for_function("document.querySelector('#style-instant-status').innerText.includes('preset 5')",
+                           timeout=60_000)
+    assert page.get_by_label("the presets").is_checked()
+
+
 def test_time_estimate_learns_from_real_runs_not_from_tiny_ones(monkeypatch):
     """A 96 px test run is mostly per-iteration overhead: learning from it would triple later estimates."""
     from types import SimpleNamespace
