@@ -184,7 +184,8 @@ def test_corrupt_weights_give_the_fix_and_the_other_tabs_work(tmp_path, monkeypa
     from tests.conftest import free_port
     from weights.fetch import model_dir
 
-    for model_id in ("dcgan-faces-64", "vgg16-hed"):
+    # the Style tab starts Gatys from the instant painter's picture: its two networks come too
+    for model_id in ("dcgan-faces-64", "vgg16-hed", "magenta-style-predictor", "magenta-style-painter"):
         shutil.copytree(model_dir(model_id), tmp_path / "weights" / model_id)
     target = tmp_path / "weights" / "dcgan-faces-64" / "model.safetensors"
     data = bytearray(target.read_bytes())
