@@ -130,6 +130,21 @@ def test_an_api_session_that_closes_leaves_no_run_behind(tmp_path):
     assert not (tmp_path / "kept" / resume.token(session)).exists()
 
 
+def test_the_stream_ends_on_the_jobs_final_state_when_the_job_ends_between_two_updates(tmp_path):
+    """A job that ends while Gradio is still sending the last update (seconds on a loaded machine) still gets
+    its final state shown: the page must not stay on "Training" after "Stopped" or "Done"."""
+    _, train = build_tabs(tmp_path)
+    request = SimpleNamespace(session_hash="slow-page")
+    _, state = train.state(request)
+    state.dataset = dataset()
+    stream = train.start(request, **form_values(train, **{**RUN, "steps": 2}))
+    updates = [next(stream)]  # the first update is out; Gradio asks for the next one late
+    wait(lambda: state.job.finished)
+    updates += list(stream)
+    statuses = [u[train.v.live.status] for u in updates if train.v.live.status in u]
+    assert statuses[0].startswith(("**Queued**", "**Training**")) and statuses[-1].startswith("**Done**")
+
+
 def test_kept_runs_expire(tmp_path):
     store = SessionStore(root=tmp_path, ttl_s=0)
     old = store.kept_dir / ("a" * 32)

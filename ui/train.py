@@ -142,7 +142,7 @@ class Train:
 
     def follow(self, train: TrainSession, trainer: Trainer) -> Iterator[dict]:
         """Run `trainer` as this session's job; the first update shows its settings, then every POLL_S the
-        job's state until it ends (health warnings also pop up as toasts)."""
+        job's state until it ends (health warnings also pop up as toasts). The last update shows the end."""
         train.job = job = TrainJob(trainer, self.images(train, trainer.config), self.slots).start()
         first, shown_sample, warned = show_config(self.v, trainer.config), -1, 0
         while True:
@@ -152,7 +152,9 @@ class Train:
             warned = len(view.warnings)
             yield {**first, **show_job(self.v, view, shown_sample)}
             first, shown_sample = {}, view.sample_step
-            if job.finished:
+            # The snapshot just shown decides, not the job now: a job that ended while Gradio sent that update
+            # (seconds on a loaded machine) still owes the page its final state, or "Training" would stay.
+            if view.finished:
                 return
             time.sleep(POLL_S)
 
