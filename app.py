@@ -71,7 +71,7 @@ MAX_UPLOAD = "500mb"  # per file; ingest applies its own finer caps
 # Gradio fires `demo.unload` when a client's heartbeat connection drops. gradio_client reads that stream with
 # a 20 s timeout and gives up for good on the first one; Gradio's default of one heartbeat every 15 s lets an
 # event-loop stall of just over 5 s drop a live client, every 5 s needs one of over 15 s (docs/reliability.md:
-# one stall of 8 s or 12 s unloaded 2 or 5 of 12 live clients at 15 s, none at 5 s). The grace period in
+# one stall of 8 s or 12 s unloaded 2 or 5-6 of 12 live clients at 15 s, none at 5 s). The grace period in
 # ui/context.py covers the longer stalls.
 HEARTBEAT_S = "5"
 
