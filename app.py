@@ -62,13 +62,19 @@ def build_demo(ctx: AppContext | None = None) -> gr.Blocks:
         style.wire_page_load(tabs.style, demo)
 
         def on_unload(request: gr.Request) -> None:
-            ctx.sessions.close(request.session_hash)
+            ctx.sessions.unload(request.session_hash)  # closed after a grace period unless it comes back
 
         demo.unload(on_unload)
     return demo
 
 
 MAX_UPLOAD = "500mb"  # per file; ingest applies its own finer caps
+# Gradio fires `demo.unload` when a client's heartbeat connection drops. gradio_client reads that stream with
+# a 20 s timeout and gives up for good on the first one; Gradio's default of one heartbeat every 15 s lets an
+# event-loop stall of just over 5 s drop a live client, every 5 s needs one of over 15 s (docs/reliability.md:
+# one stall of 8 s or 12 s unloaded 2 or 5-6 of 12 live clients at 15 s, none at 5 s). The grace period in
+# ui/context.py covers the longer stalls.
+HEARTBEAT_S = "5"
 
 
 def serve(demo: gr.Blocks, server_name: str, server_port: int, mcp: bool | None = None, **launch_kwargs) -> None:
@@ -77,6 +83,7 @@ def serve(demo: gr.Blocks, server_name: str, server_port: int, mcp: bool | None 
     `mcp`: also serve the API's tools over MCP at /gradio_api/mcp/ (None: Gradio reads $GRADIO_MCP_SERVER).
     """
     # show_error: the message of every refused input reaches the visitor and API clients.
+    os.environ.setdefault("GRADIO_HEARTBEAT_INTERVAL", HEARTBEAT_S)  # read by Gradio per heartbeat connection
     demo.queue(default_concurrency_limit=4, max_size=64)
     demo.launch(server_name=server_name, server_port=server_port, max_file_size=MAX_UPLOAD,
                 footer_links=["api", "gradio", "settings"], show_error=True, mcp_server=mcp, **launch_kwargs)

@@ -4,6 +4,7 @@ two clients are two sessions; the MCP server is off by default and, when on, lis
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import json
 import re
 import shutil
@@ -152,7 +153,10 @@ def test_mcp_server_lists_the_five_tools(tmp_path):
     port = free_port()
     serve(demo, "127.0.0.1", port, mcp=True, prevent_thread_lock=True, quiet=True)
     try:
-        tools, called = asyncio.run(list_and_call(f"http://127.0.0.1:{port}/gradio_api/mcp/"))
+        # on a thread of its own: the session's Playwright fixture, once started, keeps an event loop running
+        # in this thread, where asyncio.run refuses to start another
+        with concurrent.futures.ThreadPoolExecutor(1) as pool:
+            tools, called = pool.submit(asyncio.run, list_and_call(f"http://127.0.0.1:{port}/gradio_api/mcp/")).result()
     finally:
         demo.close()
     by_name = {tool.name: tool for tool in tools}

@@ -107,7 +107,7 @@ class Train:
         shutil.rmtree(run_dir, ignore_errors=True)  # a new run: the old checkpoint and metrics go
         resume.save_images(run_dir, self.images(train, config))
         trainer = Trainer(config, self.ctx.device, out_dir=run_dir)
-        yield from self.follow(train, trainer)
+        yield from self.follow(session, train, trainer)
 
     def resume(self, request: gr.Request, **given: Any) -> Iterator[dict]:
         """Continue the stopped run with the page's settings (how it learns may change, not its shapes)."""
@@ -127,7 +127,7 @@ class Train:
         tuned = [f"{f} {getattr(before, f)} → {v}" for f, v in changes.items() if f != "steps"]
         if tuned:  # the lesson's experiment: change how it learns mid-run and watch the curves respond
             gr.Info(f"Resuming at step {done} with " + ", ".join(tuned) + ".")
-        yield from self.follow(train, trainer)
+        yield from self.follow(session, train, trainer)
 
     def resume_last(self, request: gr.Request) -> Iterator[dict]:
         """Continue the run this tab (or a closed tab of this browser) left, from its last checkpoint."""
@@ -138,21 +138,24 @@ class Train:
         if train.job and not train.job.finished:
             raise gr.Error("This session is already training; stop it first (one job per session).")
         train.dataset = resume.kept_dataset(folder)
-        yield from self.follow(train, Trainer.resume(folder, self.ctx.device))
+        yield from self.follow(session, train, Trainer.resume(folder, self.ctx.device))
 
-    def follow(self, train: TrainSession, trainer: Trainer) -> Iterator[dict]:
+    def follow(self, session: SessionState, train: TrainSession, trainer: Trainer) -> Iterator[dict]:
         """Run `trainer` as this session's job; the first update shows its settings, then every POLL_S the
-        job's state until it ends (health warnings also pop up as toasts)."""
+        job's state until it ends (health warnings also pop up as toasts). The last update shows the end."""
         train.job = job = TrainJob(trainer, self.images(train, trainer.config), self.slots).start()
         first, shown_sample, warned = show_config(self.v, trainer.config), -1, 0
         while True:
+            session.touch()  # a page watching a run for hours is not idle
             view = job.view()
             for warning in view.warnings[warned:]:
                 gr.Warning(warning)
             warned = len(view.warnings)
             yield {**first, **show_job(self.v, view, shown_sample)}
             first, shown_sample = {}, view.sample_step
-            if job.finished:
+            # The snapshot just shown decides, not the job now: a job that ended while Gradio sent that update
+            # (seconds on a loaded machine) still owes the page its final state, or "Training" would stay.
+            if view.finished:
                 return
             time.sleep(POLL_S)
 
