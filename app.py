@@ -20,6 +20,7 @@ from ui.context import AppContext
 from ui.explore import build_explore_tab
 from ui.style import build_style_tab
 from ui.train import build_train_tab
+from web import assets, serving
 
 TITLE = "GAN Atelier"
 INTRO = ("Play with generative image models: explore a pretrained DCGAN's latent space, "
@@ -57,8 +58,12 @@ def serve(demo: gr.Blocks, server_name: str, server_port: int, **launch_kwargs) 
     """Enable the queue and launch with the app's limits (used by main() and the tests)."""
     # show_error: the message of every refused input reaches the visitor and API clients.
     demo.queue(default_concurrency_limit=4, max_size=64)
+    # In-page rendering: the runtime and the exported models are public (only those folders), served
+    # pre-compressed with immutable caching by a middleware; the page's script goes in the head.
+    gr.set_static_paths(assets.public_roots())
     demo.launch(server_name=server_name, server_port=server_port, max_file_size=MAX_UPLOAD,
-                footer_links=["api", "gradio", "settings"], show_error=True, **launch_kwargs)
+                footer_links=["api", "gradio", "settings"], show_error=True, head=serving.head_html(),
+                app_kwargs={"middleware": [serving.middleware()]}, **launch_kwargs)
 
 
 def main() -> None:

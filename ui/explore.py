@@ -22,8 +22,10 @@ from common.device import intra_op_threads
 from gan.explorer import latent as L
 from gan.explorer import zoo
 from gan.explorer.model import ModelLoadError
+from ui import explore_page as page
 from ui.context import AppContext
 from ui.handlers import with_request
+from web.pagemodels import PageModels
 from weights.fetch import WeightsUnavailable
 
 LIMITS = L.ExploreLimits()
@@ -80,16 +82,34 @@ class _Widgets:
     animation: Any = None
     strip: Any = None
     interp_files: Any = None
+    # In-page rendering (ui.explore_page) and the projected latent (a photo's z, or None).
+    projected: Any = None
+    page_model: Any = None
+    page_latent: Any = None
+    sync: Any = None
+    ends: Any = None
+    t: Any = None
+    scrub: Any = None
+    scrub_sync: Any = None
 
     def recipe_inputs(self) -> list:
         """Inputs of every handler that needs the current recipe."""
         return [self.model, self.seed, self.truncation, self.upscale, self.size, self.raw_page,
-                self.raw_edits, *self.directions, *self.raw]
+                self.raw_edits, *self.directions, *self.raw, self.projected]
 
     def all_controls(self) -> list:
         """Outputs that set the whole state (load recipe, reset, model change)."""
         return [self.model, self.seed, self.truncation, self.upscale, self.size, self.raw_page,
-                self.raw_edits, self.shown_model, *self.directions, *self.raw, self.image, self.recipe]
+                self.raw_edits, self.shown_model, *self.directions, *self.raw, self.projected,
+                self.page_model, self.page_latent, self.image, self.recipe]
+
+    def page_fields(self) -> tuple[list, list[tuple[str, int]]]:
+        """The inputs web/explore.js reads for the main picture, and their names."""
+        inputs = [self.page_model, self.page_latent, self.truncation, self.upscale, self.size, self.raw_page,
+                  *self.directions, *self.raw]
+        names = [("model", 1), ("latent", 1), ("truncation", 1), ("upscale", 1), ("size", 1), ("page", 1),
+                 ("directions", len(self.directions)), ("raw", len(self.raw))]
+        return inputs, names
 
 
 class _Explore:
@@ -100,6 +120,7 @@ class _Explore:
         # Renders go straight into Gradio's cache (content-addressed), so Gradio serves them without
         # another copy, and API calls (a fresh session each) leave no per-session folders behind.
         self.cache_dir = cache_dir / "explore"
+        self.pages = PageModels()  # which models the browser can render itself (ONNX exports)
         self.n_controls = 0  # outputs of the whole-state handlers, set when the events are wired
 
     def choices(self, session_hash: str | None) -> list[str]:
@@ -117,13 +138,14 @@ class _Explore:
     def recipe(self, args: tuple, nz: int) -> tuple[L.Recipe, dict[int, float]]:
         """Widget values (in recipe_inputs order) -> Recipe and the merged raw-z edits."""
         model_id, seed, psi, upscale, size, page, edits = args[:7]
-        n = LIMITS.n_direction_sliders
-        dirs, raw = args[7:7 + n], args[7 + n:]
+        n, per_page = LIMITS.n_direction_sliders, LIMITS.raw_per_page
+        dirs, raw = args[7:7 + n], args[7 + n:7 + n + per_page]
+        projected = args[7 + n + per_page] if len(args) > 7 + n + per_page else None
         edits = L.merge_raw_edits(edits or {}, int(page or 0), list(raw), nz)
         try:
             recipe = L.Recipe(model=model_id, seed=int(seed or 0), truncation=float(psi),
                               directions=tuple(float(v) for v in dirs), raw=tuple(edits.items()),
-                              upscale=upscale, size=int(size))
+                              upscale=upscale, size=int(size), z=tuple(projected or ()))
         except (ValueError, TypeError) as err:
             raise gr.Error(str(err)) from err
         return recipe, edits
@@ -150,10 +172,35 @@ class _Explore:
             raise gr.Error(str(err)) from err
 
     def on_generate(self, *args, request: gr.Request = None):
-        """Sliders / seed / display options -> image, recipe JSON, raw-z edits."""
-        nz = self.model(args[0], request).G.cfg.nz
-        recipe, edits = self.recipe(args, nz)
-        return self.render(recipe, request), recipe.to_json(), edits
+        """Sliders / seed / display options -> image, recipe JSON, raw-z edits, the page's latent."""
+        loaded = self.model(args[0], request)
+        recipe, edits = self.recipe(args, loaded.G.cfg.nz)
+        latent = page.latent_payload(self.pages.fingerprint(loaded), recipe, loaded.G.cfg.nz, edits)
+        return self.render(recipe, request), recipe.to_json(), edits, latent
+
+    def on_new_seed(self, *args, request: gr.Request = None):
+        """A seed typed, rolled or picked: as on_generate, and the seed's z replaces a projected one."""
+        return *self.on_generate(*args[:-1], None, request=request), None
+
+    def on_ends(self, model_id: str, end_seed: float, start_seed: float, request: gr.Request = None) -> dict:
+        """The interpolation's seeds' z, for the page's scrub slider."""
+        loaded = self.model(model_id, request)
+        start = None if start_seed in (None, "", -1) else int(start_seed)
+        return page.ends_payload(self.pages.fingerprint(loaded), loaded.G.cfg.nz, int(end_seed or 0), start)
+
+    def on_scrub(self, *args, request: gr.Request = None) -> str:
+        """The picture at fraction t of the interpolation path, rendered on the server."""
+        t, end_seed, start_seed, method, keep = args[:5]
+        loaded = self.model(args[5], request)
+        recipe, _ = self.recipe(args[5:], loaded.G.cfg.nz)
+        try:
+            job = L.Interpolation(start=recipe, end_seed=int(end_seed), method=method, keep_edits=bool(keep),
+                                  start_seed=None if start_seed in (None, "", -1) else int(start_seed))
+            z = L.interpolation_point(loaded.G, job, float(t), loaded.directions)
+        except (ValueError, TypeError) as err:
+            raise gr.Error(str(err)) from err
+        image = L.generate(loaded.G, z)[0]
+        return self.save_file(L.png_bytes(L.to_pil(image, 256, recipe.upscale)), "scrub.png")
 
     def on_dice(self) -> int:
         """A fresh random seed."""
@@ -179,9 +226,11 @@ class _Explore:
         raw_updates = [gr.update(value=v, label=f"z[{first + j}] +", visible=first + j < nz)
                        for j, v in enumerate(L.raw_edits_for_page(edits, first, LIMITS.raw_per_page))]
         model_update = gr.update(value=recipe.model, choices=self.choices(request.session_hash if request else None))
+        key = self.pages.fingerprint(loaded)
         return [model_update, recipe.seed, recipe.truncation, recipe.upscale, str(recipe.size),
                 gr.update(choices=pages, value=first), edits, recipe.model, *dir_updates, *raw_updates,
-                self.render(recipe, request), recipe.to_json()]
+                list(recipe.z) or None, self.pages.describe(recipe.model, loaded),
+                page.latent_payload(key, recipe, nz, edits), self.render(recipe, request), recipe.to_json()]
 
     def on_load_recipe(self, text: str, request: gr.Request = None) -> list:
         """Recipe JSON -> every control, and the image it describes."""
@@ -273,8 +322,10 @@ class _Explore:
         return gr.update(choices=self.choices(session), value=label)
 
     def on_start(self, request: gr.Request = None) -> list:
-        """Page load: this session's model choices, slider labels and the first image."""
-        return self.state_updates(L.Recipe(model=zoo.pretrained_ids()[0], size=512), request)
+        """Page load: this session's model choices, slider labels, the first image, the scrub's seeds."""
+        recipe = L.Recipe(model=zoo.pretrained_ids()[0], size=512)
+        scrub = self.render(replace(recipe, size=256), request)  # t = 0: the current picture
+        return [*self.state_updates(recipe, request), self.on_ends(recipe.model, 1, -1, request), scrub]
 
 
 def _direction_label(index: int, share: list[float]) -> str:
@@ -291,7 +342,8 @@ def _build_controls() -> _Widgets:
                          elem_id="explore-seed")
         dice = gr.Button("Random seed", scale=1, min_width=80)
     truncation = gr.Slider(LIMITS.truncation_min, LIMITS.truncation_max, value=LIMITS.truncation_default,
-                           step=LIMITS.step, label="Truncation ψ (lower = more average face)")
+                           step=LIMITS.step, label="Truncation ψ (lower = more average face)",
+                           elem_id="explore-truncation")
     with gr.Accordion("Directions (GANSpace)", open=True):
         directions = [gr.Slider(-LIMITS.direction_max, LIMITS.direction_max, value=0.0, step=LIMITS.step,
                                 label=f"Direction {i + 1}", elem_id=f"explore-direction-{i + 1}")
@@ -313,6 +365,8 @@ def _build_picture(w: _Widgets) -> None:
         w.upscale = gr.Radio(list(L.UPSCALE_MODES), value="nearest", label="Upscaling")
         w.size = gr.Radio(["256", "512"], value="512", label="Size (px)")
     w.reset = gr.Button("Reset edits")
+    w.page_model, w.page_latent, w.sync = page.build_carriers()
+    w.projected = gr.State(None)
     w.recipe = gr.Code(label="Recipe (copy, download, or paste one and press Load)", language="json",
                        interactive=True, lines=3, max_lines=8, wrap_lines=True)
     with gr.Row():
@@ -353,22 +407,26 @@ def _build_grid_and_interpolation(w: _Widgets) -> None:
                                    height=300)
             w.strip = gr.Image(label="Frame strip", format="png", type="filepath", interactive=False, height=300)
         w.interp_files = gr.File(label="Download GIF / WebP / strip", file_count="multiple", interactive=False)
+        w.ends, w.t, w.scrub, w.scrub_sync = page.build_scrub(LIMITS.frames_default)
 
 
 def _wire(ex: _Explore, w: _Widgets) -> None:
     """Connect events; every one has an api_name."""
     ex.n_controls = len(w.all_controls())
     fast = dict(show_progress="hidden", trigger_mode="always_last", concurrency_limit=2)
-    gen_out = [w.image, w.recipe, w.raw_edits]
+    gen_out = [w.image, w.recipe, w.raw_edits, w.page_latent]
     n_recipe = len(w.recipe_inputs())
     on_generate = with_request(ex.on_generate, n_recipe)
     # No ZeroGPU here: a 64 px DCGAN renders 16 images in ~50 ms on a CPU; a GPU call would queue longer.
     on_grid = with_request(ex.on_grid, n_recipe)
     on_interpolate = with_request(ex.on_interpolate, n_recipe + 6)
-    gr.on([s.input for s in (w.truncation, *w.directions, *w.raw)] + [w.seed.input, w.upscale.input, w.size.input],
-          on_generate, inputs=w.recipe_inputs(), outputs=gen_out, api_name="generate", **fast)
+    _wire_page(ex, w, fast)
+    w.sync.click(on_generate, inputs=w.recipe_inputs(), outputs=gen_out, api_name="generate", **fast)
+    on_new_seed = with_request(ex.on_new_seed, n_recipe)
+    seed_out = gen_out + [w.projected]
+    w.seed.input(on_new_seed, inputs=w.recipe_inputs(), outputs=seed_out, api_name="generate_seed", **fast)
     w.dice.click(ex.on_dice, outputs=w.seed, api_name="dice", show_progress="hidden").then(
-        on_generate, inputs=w.recipe_inputs(), outputs=gen_out, api_name="generate_after_dice", **fast)
+        on_new_seed, inputs=w.recipe_inputs(), outputs=seed_out, api_name="generate_after_dice", **fast)
     w.raw_page.input(ex.on_raw_page, inputs=[w.raw_page, w.raw_edits, w.model], outputs=w.raw,
                      api_name="raw_page", show_progress="hidden")
     settle = [w.model, w.seed, w.upscale, w.size]
@@ -383,11 +441,32 @@ def _wire(ex: _Explore, w: _Widgets) -> None:
     w.upload.upload(ex.on_upload_model, inputs=w.upload, outputs=w.model, api_name="upload_model")
     w.grid_button.click(on_grid, inputs=w.recipe_inputs(), outputs=[w.grid, w.grid_seeds], api_name="grid")
     w.grid.select(ex.on_pick, inputs=w.grid_seeds, outputs=w.seed, api_name="pick_from_grid",
-                  show_progress="hidden").then(on_generate, inputs=w.recipe_inputs(), outputs=gen_out,
+                  show_progress="hidden").then(on_new_seed, inputs=w.recipe_inputs(), outputs=seed_out,
                                                api_name="generate_after_pick", **fast)
     interp_in = [w.end_seed, w.start_seed, w.frames, w.method, w.keep, w.fps, *w.recipe_inputs()]
     w.interp_button.click(on_interpolate, inputs=interp_in, outputs=[w.animation, w.strip, w.interp_files],
                           api_name="interpolate")
+
+
+def _wire_page(ex: _Explore, w: _Widgets, fast: dict) -> None:
+    """In-page rendering: slider moves go to web/explore.js (no request), which draws them or clicks
+    the hidden server render; the scrub slider likewise (ui.explore_page)."""
+    inputs, names = w.page_fields()
+    sliders = [s.input for s in (w.truncation, *w.directions, *w.raw)] + [w.upscale.input, w.size.input]
+    gr.on(sliders, None, inputs=inputs, js=page.js_call("input", "main", page.PICTURE_ID, page.SYNC_ID, names, True))
+    w.page_latent.change(None, inputs=inputs, js=page.js_call("latent", "main", page.PICTURE_ID, page.SYNC_ID, names))
+    scrub_names = names + [("ends", 1), ("t", 1), ("method", 1), ("keep", 1)]
+    scrub_inputs = inputs + [w.ends, w.t, w.method, w.keep]
+    gr.on([w.t.input, w.method.input, w.keep.input], None, inputs=scrub_inputs,
+          js=page.js_call("input", "scrub", page.SCRUB_ID, page.SCRUB_SYNC_ID, scrub_names))
+    w.ends.change(None, inputs=scrub_inputs, js=page.js_call("latent", "scrub", page.SCRUB_ID, page.SCRUB_SYNC_ID,
+                                                              scrub_names))
+    on_scrub = with_request(ex.on_scrub, len(w.recipe_inputs()) + 5)
+    w.scrub_sync.click(on_scrub, inputs=[w.t, w.end_seed, w.start_seed, w.method, w.keep, *w.recipe_inputs()],
+                       outputs=w.scrub, api_name="scrub", **fast)
+    gr.on([w.end_seed.change, w.start_seed.change, w.model.change], ex.on_ends,
+          inputs=[w.model, w.end_seed, w.start_seed], outputs=w.ends, api_name="interpolation_ends",
+          show_progress="hidden")
 
 
 def build_explore_tab(ctx: AppContext) -> ExploreHandles:
@@ -402,4 +481,5 @@ def build_explore_tab(ctx: AppContext) -> ExploreHandles:
     _build_grid_and_interpolation(w)
     ex = _Explore(ctx, Path(w.image.GRADIO_CACHE))
     _wire(ex, w)
-    return ExploreHandles(model=w.model, choices=ex.choices, on_start=ex.on_start, start_outputs=w.all_controls())
+    return ExploreHandles(model=w.model, choices=ex.choices, on_start=ex.on_start,
+                          start_outputs=[*w.all_controls(), w.ends, w.scrub])

@@ -1,0 +1,121 @@
+"""Explore's in-page rendering in headless Chromium: slider drags drawn by onnxruntime-web without a
+request, the picture matching the server's render, the scrub slider, and the server fallback."""
+
+from __future__ import annotations
+
+import io
+import time
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from tests.conftest import save_readme_screenshot
+
+pytestmark = [pytest.mark.browser, pytest.mark.weights, pytest.mark.integration]
+
+READY_TIMEOUT_S = 240  # the first visit exports the model (once per machine) and loads the runtime
+AGREEMENT_MAX_LEVELS = 1  # largest 8-bit difference between the page's and the server's pixels
+AGREEMENT_MAX_SHARE = 0.03  # share of 8-bit values that may differ at all (fp16 weights: ~1 %)
+
+# Moves a Gradio slider the way a drag does (value + 'input' event) and waits for the canvas to draw it;
+# returns a digest of the canvas's pixels after each move.
+DRAG = """async ([selector, values, view]) => {
+  const A = window.atelierExplore, range = document.querySelector(selector), seen = [];
+  for (const value of values) {
+    const before = A.frames.filter((f) => f.where === 'page').length;
+    range.value = String(value);
+    range.dispatchEvent(new Event('input', {bubbles: true}));
+    const deadline = performance.now() + 10000;
+    while (A.frames.filter((f) => f.where === 'page').length === before && performance.now() < deadline)
+      await new Promise((r) => setTimeout(r, 2));
+    const canvas = document.querySelector(`canvas.atelier-page-render[data-view=${view || 'main'}]`);
+    const data = canvas.getContext('2d').getImageData(0, 0, canvas.width, canvas.height).data;
+    let h = 0;
+    for (let i = 0; i < data.length; i += 7) h = (h * 31 + data[i]) >>> 0;
+    seen.push(h);
+  }
+  return seen;
+}"""
+
+
+def wait_in_page(page) -> None:
+    """Until the page renders the current model itself."""
+    deadline = time.monotonic() + READY_TIMEOUT_S
+    while time.monotonic() < deadline:
+        status = page.evaluate("window.atelierExplore && window.atelierExplore.status()")
+        if status and status["models"] and all(status["models"].values()) and status["views"]["main"]["shown"]:
+            return
+        page.wait_for_timeout(250)
+    raise AssertionError(f"the model never loaded in the page: {page.evaluate('window.atelierExplore.log')}")
+
+
+def canvas_rgb(page, view: str = "main") -> np.ndarray:
+    """The on-screen canvas's pixels (H, W, 3)."""
+    data = page.evaluate("""(view) => { const c = document.querySelector(`canvas.atelier-page-render[data-view=${view}]`);
+        return [c.width, Array.from(c.getContext('2d').getImageData(0, 0, c.width, c.height).data)]; }""", view)
+    size, values = data
+    return np.array(values, dtype=np.uint8).reshape(size, size, 4)[:, :, :3]
+
+
+def server_rgb(page, image_id: str = "explore-picture") -> tuple[str, np.ndarray]:
+    """The server's picture the page shows under the canvas: (its URL, pixels)."""
+    src = page.locator(f"#{image_id} img").first.get_attribute("src")
+    return src, np.asarray(Image.open(io.BytesIO(page.request.get(src).body())).convert("RGB"))
+
+
+def test_a_drag_is_drawn_in_the_page_without_server_calls(page, artifacts_dir):
+    wait_in_page(page)
+    page.evaluate("window.atelierExplore.settleMs = 3000")  # reading each frame back is slower than a drag
+    origin = page.url.rstrip("/")
+    calls: list[str] = []
+    page.on("request", lambda r: calls.append(r.url) if r.url.startswith(origin) else None)
+    values = [round(-1.5 + 0.05 * i, 2) for i in range(60)]
+    digests = page.evaluate(DRAG, ["#explore-direction-2 input[type=range]", values])
+    assert calls == [], f"server calls during the drag: {calls}"
+    assert len(digests) == 60 and all(a != b for a, b in zip(digests, digests[1:]))
+    shot = page.screenshot(clip={"x": 0, "y": 0, "width": 1280, "height": 900})
+    (artifacts_dir / "explore-page-drag.png").write_bytes(shot)
+    save_readme_screenshot(shot, "screenshot-explore-page.png", colors=128, width=640)
+
+
+def test_the_page_matches_the_server_render(page):
+    wait_in_page(page)
+    before, _ = server_rgb(page)
+    page.evaluate(DRAG, ["#explore-direction-1 input[type=range]", [1.2]])
+    page.evaluate(DRAG, ["#explore-truncation input[type=range]", [0.8]])
+    shown = canvas_rgb(page)
+    deadline = time.monotonic() + 60  # the server renders once the sliders rest
+    while server_rgb(page)[0] == before and time.monotonic() < deadline:
+        page.wait_for_timeout(100)
+    _, server = server_rgb(page)
+    assert server.shape == shown.shape == (512, 512, 3)
+    diff = np.abs(server.astype(int) - shown.astype(int))
+    assert diff.max() <= AGREEMENT_MAX_LEVELS, diff.max()
+    assert (diff > 0).mean() <= AGREEMENT_MAX_SHARE, (diff > 0).mean()
+    assert (diff == 0).mean() > 0.9
+
+
+def test_the_scrub_slider_is_drawn_in_the_page(page):
+    wait_in_page(page)
+    origin = page.url.rstrip("/")
+    calls: list[str] = []
+    page.on("request", lambda r: calls.append(r.url) if r.url.startswith(origin) else None)
+    digests = page.evaluate(DRAG, ["#explore-t input[type=range]", [i / 20 for i in range(1, 21)], "scrub"])
+    assert calls == [] and all(a != b for a, b in zip(digests, digests[1:]))
+
+
+def test_without_the_page_model_the_server_renders(page):
+    page.locator("#explore-picture img").first.wait_for(timeout=60_000)
+    page.evaluate("window.atelierExplore.forceServer = true")
+    before, _ = server_rgb(page)
+    slider = page.locator("#explore-direction-3 input[type=range]")
+    slider.focus()
+    slider.press("ArrowRight")
+    deadline = time.monotonic() + 60
+    while server_rgb(page)[0] == before and time.monotonic() < deadline:
+        page.wait_for_timeout(100)
+    assert server_rgb(page)[0] != before
+    hidden = page.evaluate("""() => [...document.querySelectorAll('canvas.atelier-page-render')]
+        .every((c) => c.style.visibility !== 'visible')""")
+    assert hidden

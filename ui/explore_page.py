@@ -1,0 +1,91 @@
+"""Explore in the page: the hidden values and the events that let the browser draw slider moves itself.
+
+web/explore.js does the drawing; this module gives it what it needs through Gradio:
+- `page_model` (hidden gr.JSON): the model's description from web.pagemodels (ONNX and runtime
+  URLs, shape, GANSpace directions), sent when the model changes;
+- `page_latent` (hidden gr.JSON): the current z before edits (the seed's, or a projection's), the
+  server's raw-z edits and the model's key, sent with every server render;
+- `page_ends` (hidden gr.JSON): the z of the interpolation's seeds, for the scrub slider `t`;
+- hidden buttons whose click is the server render (`/generate`, `/scrub`): the page clicks them
+  when it cannot draw (model not loaded yet, no WASM) and once after the sliders rest.
+Slider events are `fn=None, js=...`: they send no request. JSON floats are the exact float32 values.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import gradio as gr
+import torch
+
+from gan.explorer import latent as L
+
+PICTURE_ID, SYNC_ID = "explore-picture", "explore-sync"
+SCRUB_ID, SCRUB_SYNC_ID = "explore-scrub", "explore-scrub-sync"
+
+
+@dataclass
+class PageWidgets:
+    """The hidden carriers and the scrub preview (see the module docstring)."""
+
+    model: gr.JSON
+    latent: gr.JSON
+    sync: gr.Button
+    ends: gr.JSON
+    t: gr.Slider
+    scrub: gr.Image
+    scrub_sync: gr.Button
+
+
+def build_carriers() -> tuple[gr.JSON, gr.JSON, gr.Button]:
+    """The main picture's hidden carriers (build them anywhere in the tab)."""
+    model = gr.JSON(visible=False, elem_id="explore-page-model")
+    latent = gr.JSON(visible=False, elem_id="explore-page-latent")
+    sync = gr.Button("Render on the server", visible="hidden", elem_id=SYNC_ID)
+    return model, latent, sync
+
+
+def build_scrub(frames_default: int) -> tuple[gr.JSON, gr.Slider, gr.Image, gr.Button]:
+    """The interpolation's scrub slider and its preview (inside the interpolation panel)."""
+    ends = gr.JSON(visible=False, elem_id="explore-page-ends")
+    with gr.Row():
+        t = gr.Slider(0.0, 1.0, value=0.0, step=1 / 240, label="Scrub along the path (t): drawn live",
+                      elem_id="explore-t", scale=3)
+        scrub = gr.Image(label="At t", format="png", type="filepath", interactive=False, height=200,
+                         elem_id=SCRUB_ID, scale=1, buttons=[])
+    scrub_sync = gr.Button("Render t on the server", visible="hidden", elem_id=SCRUB_SYNC_ID)
+    del frames_default
+    return ends, t, scrub, scrub_sync
+
+
+def latent_payload(key: str, recipe: L.Recipe, nz: int, edits: dict[int, float]) -> dict:
+    """What page_latent carries: the model key, z before edits (exact float32 values), raw-z edits."""
+    z = L.base_latent(recipe, nz)[0]
+    return {"key": key, "z": z.tolist(), "edits": {str(i): float(v) for i, v in edits.items()}}
+
+
+def ends_payload(key: str, nz: int, end_seed: int, start_seed: int | None) -> dict:
+    """What page_ends carries: the z of the interpolation's end seed and, if set, of its start seed."""
+    end = L.sample_z(int(end_seed), nz)[0].tolist()
+    start = None if start_seed is None else L.sample_z(int(start_seed), nz)[0].tolist()
+    return {"key": key, "end_z": end, "start_z": start}
+
+
+def js_call(kind: str, view: str, image_id: str, sync_id: str, fields: list[tuple[str, int]],
+            settle: bool = False) -> str:
+    """A `js=` handler: gathers the inputs into named fields and calls window.atelierExplore.<kind>;
+    without the module (it failed to load) it clicks the server render instead."""
+    parts, i = [], 0
+    for name, count in fields:
+        parts.append(f"{name}: v[{i}]" if count == 1 else f"{name}: v.slice({i}, {i + count})")
+        i += count
+    values = "{" + ", ".join(parts) + "}"
+    extra = f", {str(settle).lower()}" if kind == "input" else ""
+    return (f"(...v) => {{ const A = window.atelierExplore; "
+            f"if (A) A.{kind}('{view}', '{image_id}', '{sync_id}', {values}{extra}); "
+            f"else if ('{kind}' === 'input') document.getElementById('{sync_id}')?.click(); return []; }}")
+
+
+def interpolation_z(z: torch.Tensor) -> list[float]:
+    """A (1, nz) latent as the exact floats JSON carries."""
+    return z[0].float().cpu().tolist()
