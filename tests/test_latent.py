@@ -189,3 +189,14 @@ def test_interpolation_point_follows_the_animation_path(tiny_G, tiny_dirs, metho
     assert torch.equal(L.interpolation_point(tiny_G, job, 0.0, tiny_dirs), z0)
     with pytest.raises(ValueError, match="between 0 and 1"):
         L.interpolation_point(tiny_G, job, 1.5, tiny_dirs)
+
+
+def test_a_grid_around_a_recipe_z_starts_with_it_and_stays_near_it():
+    plain = L.Recipe(seed=5)
+    assert torch.equal(L.grid_bases(plain, 8, 4), L.sample_z([5, 6, 7, 8], 8))
+    own = L.sample_z(100, 8)
+    bases = L.grid_bases(replace(plain, z=tuple(own[0].tolist())), 8, 4)
+    assert torch.equal(bases[0], own[0])
+    for i in range(1, 4):  # 30 % of the way along the sphere to seed 5 + i
+        assert torch.allclose(bases[i], L.slerp(own, L.sample_z(5 + i, 8), L.NEIGHBOUR_MIX)[0])
+        assert (bases[i] - own[0]).norm() < (L.sample_z(5 + i, 8)[0] - own[0]).norm()

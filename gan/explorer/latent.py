@@ -294,7 +294,20 @@ def recipe_latent(recipe: Recipe, nz: int, directions: Directions | None,
     return edit_z(base_latent(recipe, nz, device), recipe, directions)
 
 
-@torch.inference_mode()
+NEIGHBOUR_MIX = 0.3  # a grid cell around a recipe's own z: slerp 30 % of the way towards a seed's z
+
+
+def grid_bases(recipe: Recipe, nz: int, n: int, device: torch.device | str = "cpu") -> torch.Tensor:
+    """(n, nz) latents before edits for a grid of n cells: the seeds recipe.seed, recipe.seed + 1, ...;
+    for a recipe with its own z (a projection), that z first, then neighbours: slerp towards those seeds."""
+    seeds = sample_z([recipe.seed + i for i in range(n)], nz, device)
+    if not recipe.z:
+        return seeds
+    own = base_latent(recipe, nz, device)
+    rows = [own] + [slerp(own, seeds[i: i + 1], NEIGHBOUR_MIX) for i in range(1, n)]
+    return torch.cat(rows).clamp(-MAX_LATENT, MAX_LATENT)  # a picked cell becomes a recipe's z
+
+
 @torch.inference_mode()  # sampling never needs autograd: no graph, no saved activations
 def generate(G: nn.Module, z: torch.Tensor) -> torch.Tensor:
     """Images in [0, 1], shape (N, nc, S, S), on the CPU."""
