@@ -23,6 +23,7 @@ from gan.explorer import latent as L
 from gan.explorer import zoo
 from gan.explorer.model import ModelLoadError
 from ui import explore_page as page
+from ui import explore_project
 from ui.context import AppContext
 from ui.handlers import with_request
 from web.pagemodels import PageModels
@@ -257,18 +258,24 @@ class _Explore:
         return self.on_reset(model_id, seed, upscale, size, request)
 
     def on_grid(self, *args, request: gr.Request = None):
-        """16 seeds from the current seed on, with the current edits: gallery items and their seeds."""
+        """16 seeds from the current seed on (or 16 neighbours of a projection), with the current edits:
+        gallery items and what each cell is (its seed, and its own z around a projection)."""
         loaded = self.model(args[0], request)
         recipe, _ = self.recipe(args, loaded.G.cfg.nz)
         seeds = [recipe.seed + i for i in range(LIMITS.grid_size)]
-        z = L.edit_z(L.sample_z(seeds, loaded.G.cfg.nz, self.ctx.device), recipe, loaded.directions)
-        images = L.generate(loaded.G, z)
-        items = [(L.to_pil(img, 128, recipe.upscale), f"seed {s}") for img, s in zip(images, seeds)]
-        return items, seeds
+        bases = L.grid_bases(recipe, loaded.G.cfg.nz, LIMITS.grid_size, self.ctx.device)
+        images = L.generate(loaded.G, L.edit_z(bases, recipe, loaded.directions))
+        if recipe.z:
+            names = ["your projection"] + [f"near it · seed {s}" for s in seeds[1:]]
+            cells = [{"seed": recipe.seed, "z": row.cpu().tolist()} for row in bases]
+        else:
+            names, cells = [f"seed {s}" for s in seeds], [{"seed": s, "z": None} for s in seeds]
+        return [(L.to_pil(img, 128, recipe.upscale), n) for img, n in zip(images, names)], cells
 
-    def on_pick(self, seeds: list[int], evt: gr.SelectData) -> int:
-        """Clicking a grid cell makes its seed the current one."""
-        return int(seeds[evt.index]) if seeds else 0
+    def on_pick(self, cells: list[dict], evt: gr.SelectData) -> tuple[int, list[float] | None]:
+        """Clicking a grid cell makes it the current picture: its seed, and its own z if it has one."""
+        cell = cells[evt.index] if cells else {"seed": 0, "z": None}
+        return int(cell["seed"]), cell["z"]
 
     def on_interpolate(self, *args, request: gr.Request = None):
         """Current latent -> another seed: animated GIF, WebP, frame strip and the files to download."""
@@ -440,8 +447,8 @@ def _wire(ex: _Explore, w: _Widgets) -> None:
     w.hub_button.click(ex.on_load_hub, inputs=w.hub_repo, outputs=w.model, api_name="load_hub")
     w.upload.upload(ex.on_upload_model, inputs=w.upload, outputs=w.model, api_name="upload_model")
     w.grid_button.click(on_grid, inputs=w.recipe_inputs(), outputs=[w.grid, w.grid_seeds], api_name="grid")
-    w.grid.select(ex.on_pick, inputs=w.grid_seeds, outputs=w.seed, api_name="pick_from_grid",
-                  show_progress="hidden").then(on_new_seed, inputs=w.recipe_inputs(), outputs=seed_out,
+    w.grid.select(ex.on_pick, inputs=w.grid_seeds, outputs=[w.seed, w.projected], api_name="pick_from_grid",
+                  show_progress="hidden").then(on_generate, inputs=w.recipe_inputs(), outputs=gen_out,
                                                api_name="generate_after_pick", **fast)
     interp_in = [w.end_seed, w.start_seed, w.frames, w.method, w.keep, w.fps, *w.recipe_inputs()]
     w.interp_button.click(on_interpolate, inputs=interp_in, outputs=[w.animation, w.strip, w.interp_files],
@@ -469,6 +476,16 @@ def _wire_page(ex: _Explore, w: _Widgets, fast: dict) -> None:
           show_progress="hidden")
 
 
+def _wire_projection(ex: _Explore, w: _Widgets, panel: explore_project.ProjectWidgets) -> None:
+    """/project streams the inversion; its recipe then becomes the current picture (/load_projection)."""
+    projector = explore_project.Projector(ex.ctx, ex.model, ex.save_file)
+    run = panel.run.click(projector.project, inputs=[panel.photo, w.model, panel.steps],
+                          outputs=[panel.result, panel.status, w.recipe], api_name="project",
+                          concurrency_limit=1, concurrency_id="projection", show_progress="minimal")
+    run.success(ex.on_load_recipe, inputs=w.recipe, outputs=w.all_controls(), api_name="load_projection")
+    panel.stop.click(projector.stop, outputs=panel.status, api_name="stop_projection", queue=False)
+
+
 def build_explore_tab(ctx: AppContext) -> ExploreHandles:
     """Build the Explore tab inside the current gr.Tab; returns the picker for the other tabs."""
     gr.Markdown(HELP)
@@ -478,8 +495,10 @@ def build_explore_tab(ctx: AppContext) -> ExploreHandles:
             _build_models_box(w)
         with gr.Column(scale=6):
             _build_picture(w)
+    project = explore_project.build_panel()
     _build_grid_and_interpolation(w)
     ex = _Explore(ctx, Path(w.image.GRADIO_CACHE))
     _wire(ex, w)
+    _wire_projection(ex, w, project)
     return ExploreHandles(model=w.model, choices=ex.choices, on_start=ex.on_start,
                           start_outputs=[*w.all_controls(), w.ends, w.scrub])
