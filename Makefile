@@ -1,11 +1,13 @@
 # The README's two commands: `make run` (install, fetch weights, start the app) and
 # `make test` (install + test dependencies, fetch weights, run the whole suite). `.ci/run` calls `make test`.
+# `make test-fast` is the tier to run while working: ruff, then the engines and the API (no browser,
+# no soak, nothing marked slow), in about a minute.
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 PY := $(VENV)/bin/python
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: run test install install-test weights bench clean screenshots
+.PHONY: run test test-fast lint install install-test weights bench clean screenshots
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -32,6 +34,12 @@ run: weights
 
 test: install-test weights
 	$(PY) -m pytest
+
+lint: install-test
+	$(PY) -m ruff check .
+
+test-fast: lint weights
+	$(PY) -m pytest -q -m "not browser and not soak and not slow"
 
 bench: weights
 	$(PY) -m bench

@@ -22,7 +22,8 @@ import tempfile
 import time
 from pathlib import Path
 
-BENCHMARKS = ["explore_latency", "interpolation", "train_throughput", "ingest", "style_speed", "ddp_scaling", "cold_start"]
+BENCHMARKS = ["explore_latency", "interpolation", "train_throughput", "ingest", "style_speed", "ddp_scaling",
+              "cold_start"]
 COLUMNS = ["what", "ours", "reference", "unit", "ratio", "device", "peak_mem_mb", "note"]
 
 
@@ -48,7 +49,7 @@ def normalise_ratio(row: dict) -> dict:
     return row
 
 
-def _wait(proc: subprocess.Popen, timeout_s: float | None) -> tuple[int, object, bool]:
+def wait_for_child(proc: subprocess.Popen, timeout_s: float | None) -> tuple[int, object, bool]:
     """Wait for the child (after timeout_s, kill its whole process group: DataLoader workers,
     spawned DDP ranks and app servers too); (exit code, rusage, timed out)."""
     deadline = None if timeout_s is None else time.monotonic() + timeout_s
@@ -76,7 +77,7 @@ def run_one(name: str, quick: bool, timeout_s: float | None = None) -> list[dict
         out = Path(tmp) / "rows.json"
         proc = subprocess.Popen([sys.executable, "-m", "bench._one", name, str(out)] + (["--quick"] if quick else []),
                                 process_group=0)
-        code, usage, timed_out = _wait(proc, timeout_s)
+        code, usage, timed_out = wait_for_child(proc, timeout_s)
         if timed_out:
             return [{"what": name, "note": f"FAILED: still running after {timeout_s:.0f} s, stopped"}]
         if code != 0 or not out.is_file():

@@ -1,13 +1,13 @@
-"""Data-parallel scaling: images/s of the DistributedTrainer with 1 process against 2 processes, same config.
+"""Data-parallel scaling: images/s of the trainer with 1 process against 2 under DDP, same config.
 
 Both runs use the same global batch and maths (64 px, global batch 64, nz 100, ngf = ndf = 32, BCE,
 no DiffAugment); each is a fresh process group of spawned processes on loopback (gloo on CPU),
 timed over `steps` train steps (forwards, backwards with DDP's gradient all_reduce, Adam, EMA) after
-`warmup` steps, on rank 0, one configuration right after the other. On CPU the cores are shared: 1 process x T threads against 2 processes x T/2 threads, so the
-same CPU time is on offer and the ratio shows what DDP's overhead costs or its better core use
-gains; on a 2-core machine expect about 1x (the point of this project's DDP is correctness and
-GPUs). Where CUDA is there, a row compares 1 GPU with this machine's CPU (and, with two or more
-GPUs, 2 GPUs under NCCL with 1 GPU).
+`warmup` steps, on rank 0, one configuration right after the other. On CPU the cores are shared:
+1 process x T threads against 2 processes x T/2 threads, so the same CPU time is on offer and the
+ratio shows what DDP's overhead costs or its better core use gains; on a 2-core machine expect
+about 1x (the point of this project's DDP is correctness and GPUs). Where CUDA is there, a row
+compares 1 GPU with this machine's CPU (and, with two or more GPUs, 2 GPUs under NCCL with 1 GPU).
 
     python -m bench.ddp_scaling [--steps 10] [--threads 2] [--quick]
 """
@@ -25,8 +25,8 @@ import torch
 import torch.multiprocessing as mp
 
 from bench import free_port
-from gan.train.distributed import DistEnv, DistributedTrainer, device_for, setup, teardown
-from gan.train import TrainConfig
+from gan.train import TrainConfig, Trainer
+from gan.train.distributed import DistEnv, device_for, parallel_hook, setup, teardown
 
 CONFIG = dict(image_size=64, nc=3, nz=100, ngf=32, ndf=32, batch_size=64, diffaugment="",
               sample_every=10**6, checkpoint_every=10**6)
@@ -43,15 +43,16 @@ def _rank(rank: int, world: int, port: int, device: str, threads: int, steps: in
     setup(env, dev)
     try:
         config = TrainConfig(steps=warmup + steps, **CONFIG)
-        trainer = DistributedTrainer(config, device=dev, env=env)
-        images = torch.randint(0, 256, (N_IMAGES, 3, 64, 64), dtype=torch.uint8, generator=torch.Generator().manual_seed(0))
-        data = trainer._prepare(images)  # this rank's shard sampler, as run() does
-        out = trainer.train_step(trainer._batch(data))  # first step is always a warm-up
+        trainer = Trainer(config, device=dev, parallel=parallel_hook(env, dev))
+        images = torch.randint(0, 256, (N_IMAGES, 3, 64, 64), dtype=torch.uint8,
+                               generator=torch.Generator().manual_seed(0))
+        feed = trainer.feed(images)  # this rank's shard of the set, as run() takes it
+        out = trainer.train_step(next(feed))  # first step is always a warm-up
         for step in range(1, max(warmup, 1) + steps):
             if step == max(warmup, 1):
                 float(out["loss_g"])  # wait for the device before reading the clock
                 started = time.perf_counter()
-            out = trainer.train_step(trainer._batch(data))
+            out = trainer.train_step(next(feed))
         float(out["loss_g"])
         rate = steps * config.batch_size / (time.perf_counter() - started)
         if rank == 0:
@@ -78,14 +79,15 @@ def run(quick: bool = False, steps: int | None = None, threads: int | None = Non
     cpu = f"CPU ({threads} threads in all)"
     rows = [{"what": "DDP scaling, 2 gloo processes vs 1 (64 px, global batch 64)", "ours": two, "reference": one,
              "unit": "images/s", "ratio": two / one, "device": cpu,
-             "note": f"{os.cpu_count()} cores shared; 1 process uses {threads} threads, each of 2 uses {max(1, threads // 2)}"},
+             "note": f"{os.cpu_count()} cores shared; 1 process uses {threads} threads, "
+                     f"each of 2 uses {max(1, threads // 2)}"},
             {"what": f"DDP scaling, 2 gloo processes vs 1 at {max(1, threads // 2)} thread(s) each", "ours": two,
              "reference": one_half, "unit": "images/s", "ratio": two / one_half, "device": cpu,
              "note": "same threads per process: the ideal is 2x when the cores are free"}]
     if torch.cuda.is_available():
         gpu = measure(1, "cuda", threads, steps, warmup)
         name = torch.cuda.get_device_name(0)
-        rows.append({"what": "DistributedTrainer, 1 GPU vs 1 CPU process", "ours": gpu, "reference": one,
+        rows.append({"what": "Trainer, 1 GPU vs 1 CPU process", "ours": gpu, "reference": one,
                      "unit": "images/s", "ratio": gpu / one, "device": f"CUDA ({name}) vs {cpu}"})
         if torch.cuda.device_count() >= 2:
             gpus = measure(2, "cuda", threads, steps, warmup)

@@ -35,7 +35,8 @@ def pack_model(model_id: str, dest: Path, halve: bool) -> int:
             shutil.copy2(src / name, out / name)
     weights = out / "model.safetensors"
     if halve:
-        state = {k: v.half() if v.is_floating_point() else v for k, v in load_file(str(src / "model.safetensors")).items()}
+        state = load_file(str(src / "model.safetensors"))
+        state = {k: v.half() if v.is_floating_point() else v for k, v in state.items()}
         save_file(state, str(weights))
     else:
         shutil.copy2(src / "model.safetensors", weights)

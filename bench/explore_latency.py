@@ -15,7 +15,7 @@ import os
 import statistics
 import time
 import urllib.request
-from typing import Callable
+from collections.abc import Callable
 
 import torch
 

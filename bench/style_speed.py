@@ -12,8 +12,8 @@ Two numbers per size (256 and 512 px, square, astronaut x Great Wave):
 
 On CUDA two more rows time the app's own settings (Gatys layers conv1_1..conv5_1 + conv4_2, avg
 pooling, TV, previews every 5 iterations) for 300 single-scale L-BFGS iterations at 512 px, on
-vgg16-hed and on a VGG19-shaped net (random weights, the same work as vgg19-imagenet): the issue's
-"under 10 s on an H100" target. They take tens of minutes on a CPU, so there they are skipped.
+vgg16-hed and on a VGG19-shaped net (random weights, the same work as vgg19-imagenet), against the
+target of under 10 s on an H100. They take tens of minutes on a CPU, so there they are skipped.
 
     python -m bench.style_speed [--quick]
 """
@@ -29,9 +29,9 @@ import torch
 from PIL import Image
 
 from bench.reference import neural_style_tutorial as ref
+from common.backbones import FeatureExtractor, load_backbone
 from common.device import describe, pick_device
 from style.colour import pil_to_tensor
-from common.backbones import FeatureExtractor, load_backbone
 from style.losses import gram
 from style.transfer import StyleConfig, stylize
 from weights.fetch import ensure

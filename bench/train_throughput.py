@@ -108,7 +108,8 @@ def compare(folder: Path, tmp: Path, images: torch.Tensor, steps: int, warmup: i
         runs["ours_compute"].append(ours(images, steps, warmup, device))
     dev = describe(device)
     return [
-        spread_row(f"DCGAN training, as users run it ({size} px, batch 64)", runs["ours_users"], runs["ref_users"], dev),
+        spread_row(f"DCGAN training, as users run it ({size} px, batch 64)", runs["ours_users"], runs["ref_users"],
+                   dev),
         spread_row(f"DCGAN training, compute only ({size} px, in-memory batches)", runs["ours_compute"],
                    runs["ref_compute"], dev),
     ]
@@ -148,7 +149,8 @@ def main() -> None:
     """Print the two rows as a small table."""
     parser = argparse.ArgumentParser(prog="python -m bench.train_throughput", description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=Path, default=None, help="image folder (default: the emoji faces if present)")
-    parser.add_argument("--steps", type=int, default=None, help="timed steps per run at 64 px (default 10, 50 on CUDA, quick 4)")
+    parser.add_argument("--steps", type=int, default=None,
+                        help="timed steps per run at 64 px (default 10, 50 on CUDA, quick 4)")
     parser.add_argument("--threads", type=int, default=min(2, os.cpu_count() or 1))
     parser.add_argument("--quick", action="store_true")
     args = parser.parse_args()

@@ -1,10 +1,11 @@
-"""Pick the compute device: CUDA, then MPS, then CPU (DESIGN.md section 1)."""
+"""The compute device: pick it (CUDA, then MPS, then CPU), describe it, set its fast-math flags once,
+and scope CPU threads per request."""
 
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Iterator
 
 import torch
 
@@ -29,6 +30,19 @@ def describe(device: torch.device) -> str:
     if device.type == "mps":
         return "Apple MPS"
     return f"CPU ({torch.get_num_threads()} threads)"
+
+
+def configure_backend(device: torch.device | str) -> None:
+    """On CUDA: TF32 matmuls and convolutions, and cuDNN autotuning (fixed shapes every step); else nothing.
+
+    TF32 keeps fp32's range with a 10-bit mantissa on tensor cores: the training losses and the
+    style objective do not notice, and both run several times faster on Ampere and later GPUs.
+    Both engines call this (the trainer and style transfer), so the flags are set in one place.
+    """
+    if torch.device(device).type == "cuda":
+        torch.backends.cuda.matmul.allow_tf32 = True
+        torch.backends.cudnn.allow_tf32 = True
+        torch.backends.cudnn.benchmark = True
 
 
 @contextmanager

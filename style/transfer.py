@@ -12,16 +12,17 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Iterator, Sequence
 
 import torch
 import torch.nn.functional as F
 from PIL import Image
 
+from common.backbones import BACKBONES, POOLINGS, FeatureExtractor, load_backbone, resolve_backbone
+from common.device import configure_backend
 from style import losses
 from style.colour import luminance, merge_luminance, pil_to_tensor, tensor_to_pil
-from common.backbones import BACKBONES, POOLINGS, FeatureExtractor, load_backbone, resolve_backbone
 
 log = logging.getLogger(__name__)
 
@@ -257,23 +258,21 @@ def stylize(content: Image.Image, styles: Sequence[Image.Image], weights: Sequen
             stop_event: threading.Event | None = None) -> Iterator[StyleStep]:
     """Paint `content` in the blended style of `styles`; yield a StyleStep per iteration."""
     config = config or StyleConfig()
-    if torch.device(device).type == "cuda":  # TF32 matmuls and tuned cuDNN kernels: same maths, faster
-        torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = True
-        torch.backends.cudnn.benchmark = True
+    configure_backend(device)
     blend = blend_weights(weights, len(styles))
     backbone_id = resolve_backbone(config.backbone)
-    backbone = load_backbone(backbone_id, device, config.pooling, allow_download=config.backbone != "auto")
+    with torch.random.fork_rng(devices=[]):  # building a backbone draws layer inits: the caller's RNG stays as it was
+        backbone = load_backbone(backbone_id, device, config.pooling, allow_download=config.backbone != "auto")
     layers = list(config.content_layers) + [n for n, _ in config.style_layers]
     extract = FeatureExtractor(backbone, layers)
     sizes = [fit_size(*content.size, s) for s in config.scales()]
     plan = config.iteration_plan()
     clock, channels = _Clock(plan, sizes), (1 if config.preserve_colours else 3)
-    image, iteration, total = None, 0, sum(plan)
-    torch.manual_seed(config.seed)
+    image, iteration, total = None, 0, sum(plan)  # the only random draw, a noise init, has its own generator
     for index, (size, its) in enumerate(zip(sizes, plan)):
         content_t = prepare(content, size, config.preserve_colours, device)
-        style_ts = [prepare(s, fit_size(*s.size, round(max(size) * config.style_scale)), config.preserve_colours, device)
-                    for s in styles]
+        style_ts = [prepare(s, fit_size(*s.size, round(max(size) * config.style_scale)), config.preserve_colours,
+                            device) for s in styles]
         targets = compute_targets(extract, config, content_t, style_ts, blend)
         image = initial_image(content_t, config, channels) if image is None else resize(image, size)
         image.requires_grad_(True)

@@ -1,4 +1,4 @@
-"""Shared fixtures: tiny models, synthetic images, a launched app on a free loopback port."""
+"""Shared fixtures: the one tiny model, a launched app on a free loopback port, a headless browser."""
 
 from __future__ import annotations
 
@@ -21,12 +21,48 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-@pytest.fixture
-def tiny_config():
-    """A DCGAN config small enough for millisecond tests."""
+# The one tiny DCGAN of the tests (millisecond steps): the model, the trainer and the CLI take it from here.
+TINY_MODEL = {"image_size": 32, "nc": 3, "nz": 8, "ngf": 4, "ndf": 4}
+TINY_TRAIN = {**TINY_MODEL, "batch_size": 4, "sample_every": 3, "checkpoint_every": 3, "n_samples": 4}
+
+
+def tiny_train_config(**overrides):
+    """A TrainConfig of the tiny model (overrides on top of TINY_TRAIN)."""
+    from gan.train import TrainConfig
+
+    return TrainConfig(**{**TINY_TRAIN, **overrides})
+
+
+def tiny_cli(**overrides) -> list[str]:
+    """The tiny model's `python -m gan.train` options (--size 32 --nz 8 ...; overrides as field=value)."""
+    from gan.train.cli import RENAMED
+
+    options = []
+    for name, value in {**TINY_TRAIN, **overrides}.items():
+        options += [f"--{RENAMED.get(name, name).replace('_', '-')}", str(value)]
+    return options
+
+
+def tiny_generator():
+    """The tiny generator with seeded weights (the caller's RNG untouched), in eval mode."""
+    from gan.explorer.model import Generator
+
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(0)
+        return Generator(tiny_model_config()).eval()
+
+
+def tiny_model_config(**overrides):
+    """The tiny model's DCGANConfig."""
     from gan.explorer.model import DCGANConfig
 
-    return DCGANConfig(image_size=32, nc=3, nz=8, ngf=4, ndf=4)
+    return DCGANConfig(**{**TINY_MODEL, **overrides})
+
+
+@pytest.fixture
+def tiny_config():
+    """The tiny DCGAN's config."""
+    return tiny_model_config()
 
 
 @pytest.fixture(scope="session")

@@ -29,8 +29,9 @@ class CallOutcome:
 def upload(base: str, path: Path) -> dict:
     """Upload a file through /gradio_api/upload; return the FileData dict the API expects."""
     boundary = uuid.uuid4().hex
-    body = (f"--{boundary}\r\nContent-Disposition: form-data; name=\"files\"; filename=\"{path.name}\"\r\n"
-            f"Content-Type: application/octet-stream\r\n\r\n").encode() + path.read_bytes() + f"\r\n--{boundary}--\r\n".encode()
+    head = (f"--{boundary}\r\nContent-Disposition: form-data; name=\"files\"; filename=\"{path.name}\"\r\n"
+            f"Content-Type: application/octet-stream\r\n\r\n")
+    body = head.encode() + path.read_bytes() + f"\r\n--{boundary}--\r\n".encode()
     req = urllib.request.Request(f"{base}gradio_api/upload", data=body,
                                  headers={"Content-Type": f"multipart/form-data; boundary={boundary}"})
     with urllib.request.urlopen(req, timeout=30) as resp:
@@ -102,5 +103,5 @@ def junk_value(param: dict, rng: random.Random, files: list[dict]) -> object:
     """A junk value for one API parameter, picked by its declared type."""
     declared = json.dumps(param.get("python_type", {})) + str(param.get("component", ""))
     if "filepath" in declared or "File" in declared or "Image" in declared or "Gallery" in declared:
-        return rng.choice(files + [None, "not-a-file", {"path": "/etc/passwd", "meta": {"_type": "gradio.FileData"}}])
+        return rng.choice([*files, None, "not-a-file", {"path": "/etc/passwd", "meta": {"_type": "gradio.FileData"}}])
     return rng.choice(JUNK_SCALARS)

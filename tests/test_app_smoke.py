@@ -16,6 +16,8 @@ def test_page_is_served(app_url):
 
 @pytest.mark.browser
 def test_three_tabs_visible(page, artifacts_dir):
-    for name in ("Explore", "Train", "Style"):
-        assert page.get_by_role("tab", name=name, exact=True).is_visible()
+    from playwright.sync_api import expect
+
+    for name in ("Explore", "Train", "Style"):  # expect() waits: the tabs render after the title on a busy machine
+        expect(page.get_by_role("tab", name=name, exact=True)).to_be_visible(timeout=30_000)
     page.screenshot(path=str(artifacts_dir / "smoke.png"))

@@ -23,7 +23,7 @@ def test_a_benchmark_past_its_time_is_stopped_with_its_children():
     code = "import subprocess, time; subprocess.Popen(['sleep', '60']); time.sleep(60)"
     proc = subprocess.Popen([sys.executable, "-c", code], process_group=0)
     started = time.monotonic()
-    exit_code, _, timed_out = suite._wait(proc, 1.0)
+    exit_code, _, timed_out = suite.wait_for_child(proc, 1.0)
     assert timed_out and exit_code != 0 and time.monotonic() - started < 10
     deadline = time.monotonic() + 10  # SIGKILL is delivered asynchronously
     while _running_in_group(proc.pid):

@@ -1,5 +1,7 @@
 """DDP on CPU (2 gloo processes on loopback) and the streaming loader over tiny tar shards.
 
+The spawned-process tests are marked slow (the whole suite runs them; `make test-fast` does not).
+
 The spawned ranks train a tiny DCGAN on a synthetic uint8 set, each with its own candidate output
 folder (only rank 0 may create it), and dump G, D and EMA state for the test to compare.
 """
@@ -20,13 +22,13 @@ from PIL import Image
 from safetensors.torch import load_file, save_file
 
 from gan.ingest.data import IngestConfig
-from gan.train.distributed import DistEnv, DistributedTrainer, ShardSampler, setup, teardown
 from gan.ingest.streaming import Shard, ShardStream, find_shards, make_loader, read_tar
 from gan.train import TrainConfig, Trainer
-from tests.conftest import free_port
+from gan.train.checkpoint import read_config
+from gan.train.distributed import DDPHook, DistEnv, ShardSampler, parallel_hook, setup, teardown
+from tests.conftest import TINY_TRAIN, free_port, tiny_cli
 
-TINY = dict(image_size=32, nc=3, nz=8, ngf=4, ndf=4, batch_size=8, sample_every=3, checkpoint_every=3,
-            n_samples=4, d_skip_threshold=2.0, diffaugment="color,translation", ema_decay=0.9)
+TINY = {**TINY_TRAIN, "batch_size": 8, "d_skip_threshold": 2.0, "diffaugment": "color,translation", "ema_decay": 0.9}
 
 
 
@@ -41,10 +43,11 @@ def _rank_main(rank: int, world: int, port: int, root: str, steps: int) -> None:
     env = DistEnv(rank=rank, local_rank=rank, world_size=world)
     setup(env, torch.device("cpu"))
     try:
-        trainer = DistributedTrainer(TrainConfig(steps=steps, **TINY), out_dir=Path(root) / f"out{rank}", env=env)
+        hook = DDPHook(env, torch.device("cpu"))
+        trainer = Trainer(TrainConfig(steps=steps, **TINY), out_dir=Path(root) / f"out{rank}", parallel=hook)
         records = list(trainer.run(_images()))
-        state = {f"{name}.{k}": v.detach().clone() for name, m in (("G", trainer.G), ("D", trainer.D), ("EMA", trainer.ema))
-                 for k, v in m.state_dict().items()}
+        modules = (("G", trainer.G), ("D", trainer.D), ("EMA", trainer.ema))
+        state = {f"{name}.{k}": v.detach().clone() for name, m in modules for k, v in m.state_dict().items()}
         save_file(state, str(Path(root) / f"state{rank}.safetensors"))
         (Path(root) / f"steps{rank}.json").write_text(json.dumps([r.step for r in records]))
     finally:
@@ -58,15 +61,18 @@ def two_rank_run(tmp_path_factory) -> Path:
     return root
 
 
+@pytest.mark.slow
 def test_ranks_stay_identical(two_rank_run):
     a, b = (load_file(str(two_rank_run / f"state{r}.safetensors")) for r in (0, 1))
-    params = [k for k in a if not k.startswith(("G.", "D.")) or "running" not in k and "num_batches" not in k]
+    params = [k for k in a if not k.startswith(("G.", "D.")) or ("running" not in k and "num_batches" not in k)]
     assert any(k.startswith("EMA.") for k in params) and any(k.startswith("D.") for k in params)
     for key in params:  # D's/G's BN running stats are per rank (unused in training); all the rest must match
         assert torch.equal(a[key], b[key]), key
-    assert json.loads((two_rank_run / "steps0.json").read_text()) == json.loads((two_rank_run / "steps1.json").read_text())
+    steps0, steps1 = (json.loads((two_rank_run / f"steps{r}.json").read_text()) for r in (0, 1))
+    assert steps0 == steps1
 
 
+@pytest.mark.slow
 def test_weights_moved_from_init(two_rank_run):
     a = load_file(str(two_rank_run / "state0.safetensors"))
     init = Trainer(TrainConfig(steps=6, **TINY))
@@ -75,6 +81,7 @@ def test_weights_moved_from_init(two_rank_run):
         assert any(not torch.equal(a[f"{name}.{k}"], v) for k, v in weights.items()), name
 
 
+@pytest.mark.slow
 def test_only_rank_zero_writes(two_rank_run):
     assert not (two_rank_run / "out1").exists()
     names = {p.name for p in (two_rank_run / "out0").iterdir()}
@@ -85,16 +92,14 @@ def test_only_rank_zero_writes(two_rank_run):
     assert [m["skipped_d"] for m in lines] == [False] * 3 + [True] * 3
 
 
+@pytest.mark.slow
 def test_two_rank_checkpoint_resumes_on_one(two_rank_run, tmp_path):
-    for cls in (Trainer, DistributedTrainer):
-        out = tmp_path / cls.__name__
-        out.mkdir()  # the plain Trainer.resume expects an existing folder
-        trainer = cls.resume(two_rank_run / "out0", steps=8, out_dir=out)
-        assert trainer.step == 6
-        records = list(trainer.run(_images()))
-        assert [r.step for r in records][-1] == 8 and records[-1].finished == "done"
-        steps = [json.loads(line)["step"] for line in (out / "metrics.jsonl").read_text().splitlines()]
-        assert steps == list(range(1, 9))
+    out = tmp_path / "one"  # a folder that does not exist yet
+    trainer = Trainer.resume(two_rank_run / "out0", steps=8, out_dir=out, changes={"lr_d": 1e-4})
+    assert trainer.step == 6 and trainer.opt_d.param_groups[0]["lr"] == 1e-4
+    records = list(trainer.run(_images()))
+    assert [r.step for r in records][-1] == 8 and records[-1].finished == "done"
+    assert _metric_steps(out) == list(range(1, 9))
 
 
 def test_shard_sampler_covers_each_epoch_once():
@@ -112,8 +117,15 @@ def test_shard_sampler_covers_each_epoch_once():
 
 
 def test_global_batch_must_divide():
+    hook = DDPHook(DistEnv(0, 0, 2), torch.device("cpu"))  # no process group needed to refuse
     with pytest.raises(ValueError, match="divide evenly"):
-        DistributedTrainer(TrainConfig(steps=1, **{**TINY, "batch_size": 7}), env=DistEnv(0, 0, 2))
+        Trainer(TrainConfig(steps=1, **{**TINY, "batch_size": 7}), parallel=hook)
+
+
+def test_one_process_runs_the_plain_trainer():
+    assert parallel_hook(DistEnv(), torch.device("cpu")) is None
+    with pytest.raises(ValueError, match="SyncBatchNorm needs CUDA"):
+        DDPHook(DistEnv(0, 0, 2), torch.device("cpu"), sync_bn=True)
 
 
 # ---- streaming ---------------------------------------------------------------------------------
@@ -176,14 +188,14 @@ def test_stream_loader_batches_with_workers(shards):
 
 # ---- the command line: torchrun, resume on one process, --stream -----------------------------------
 
-CLI_TINY = ["--size", "32", "--nz", "8", "--ngf", "4", "--ndf", "4", "--batch-size", "4",
-            "--sample-every", "2", "--checkpoint-every", "2", "--n-samples", "4", "--threads", "1"]
+CLI_TINY = [*tiny_cli(sample_every=2, checkpoint_every=2), "--threads", "1"]
 
 
 def _metric_steps(out: Path) -> list[int]:
     return [json.loads(line)["step"] for line in (out / "metrics.jsonl").read_text().splitlines()]
 
 
+@pytest.mark.slow
 def test_torchrun_cli_then_resume_on_one_process(tmp_path):
     import subprocess
     import sys
@@ -219,3 +231,18 @@ def test_stream_cli(shards, tmp_path, capsys):
     assert load_generator(out / "model", "cpu").cfg.image_size == 32
     # 12 good images + notes.png (a text file: found out only when read); the unsafe members are not counted
     assert "**13 images**" in (out / "model" / "README.md").read_text()
+
+
+def test_stream_resume_takes_changed_settings_and_refuses_new_shapes(shards, tmp_path):
+    from gan.train.cli import main
+
+    out = tmp_path / "run"
+    stream = ["--data", str(shards), "--out", str(out), "--stream", "--workers", "0"]
+    main([*stream, "--steps", "2", *CLI_TINY])
+    assert read_config(out)["lr_d"] != 1e-4
+    main([*stream, "--resume", "--steps", "4", "--lr-d", "1e-4", "--loss", "hinge", "--threads", "1"])
+    saved = read_config(out)  # the checkpoint written at the resumed run's end
+    assert (saved["lr_d"], saved["loss"], saved["steps"]) == (1e-4, "hinge", 4)
+    assert _metric_steps(out) == [1, 2, 3, 4]
+    with pytest.raises(SystemExit, match="ngf is 4 in this run"):
+        main([*stream, "--resume", "--steps", "6", "--ngf", "8"])

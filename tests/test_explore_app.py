@@ -10,13 +10,12 @@ import zipfile
 from pathlib import Path
 
 import pytest
-
-from tests.conftest import save_readme_screenshot
 from PIL import Image
 
 from gan.explorer import latent as L
 from gan.explorer import zoo
-from gan.explorer.model import DCGANConfig, Generator
+from gan.explorer.model import Generator
+from tests.conftest import save_readme_screenshot
 
 NEUTRAL = ["dcgan-faces-64", 7, 1.0, "nearest", "256", 0]
 
@@ -68,14 +67,14 @@ def test_every_explore_endpoint(client, tmp_path):
 
 
 @pytest.mark.integration
-def test_hub_offline_and_model_upload(client, tmp_path):
+def test_hub_offline_and_model_upload(client, tmp_path, tiny_config):
     from gradio_client import handle_file
     from gradio_client.exceptions import AppError
 
     with pytest.raises(AppError, match="offline"):
         client.predict("someone/some-dcgan", api_name="/load_hub")
     folder = tmp_path / "tiny"
-    Generator(DCGANConfig(image_size=32, nz=8, ngf=4, ndf=4)).save_pretrained(folder)
+    Generator(tiny_config).save_pretrained(folder)
     archive = shutil.make_archive(str(tmp_path / "tiny"), "zip", folder)
     update = client.predict([handle_file(archive)], api_name="/upload_model")
     label = update["value"]  # the picker gets the new choice and selects it

@@ -11,9 +11,9 @@ import pytest
 import torch
 from PIL import Image
 
-from gan.train.checkpoint import CHECKPOINT_FILE
 from gan.ingest.data import ImageDataset, IngestReport
 from gan.train import TrainConfig, Trainer
+from gan.train.checkpoint import CHECKPOINT_FILE
 from ui import train as T
 from ui import train_resume as resume
 from ui.context import AppContext, SessionStore
@@ -119,7 +119,7 @@ def test_style_out_of_memory_offers_a_smaller_size(monkeypatch, tmp_path):
     monkeypatch.setattr(S, "stylize", boom)
     on_stylize, _ = S.make_handlers(AppContext(device=torch.device("cpu"), sessions=SessionStore(root=tmp_path)))
     photo = Image.new("RGB", (40, 30), "white")
-    with pytest.raises(gr.Error, match="ran out of memory at 256 px. Retry at 128 px"):
+    with pytest.raises(gr.Error, match=r"ran out of memory at 256 px\. Retry at 128 px"):
         list(on_stylize(photo, photo, 1.0, None, 0.5, None, 0.5, 0.0, 0.3, -1.0, 10, 256, "lbfgs", "content",
                         False, 1.0, "tiny-random", SimpleNamespace(session_hash="s")))
 
@@ -142,7 +142,7 @@ def test_corrupt_weights_give_the_fix_and_the_other_tabs_work(tmp_path, monkeypa
     target.write_bytes(bytes(data))
     monkeypatch.setenv("ATELIER_WEIGHTS_DIR", str(tmp_path / "weights"))
     monkeypatch.setenv("PIP_NO_INDEX", "1")  # offline: the re-fetch must fail, as it would without internet
-    zoo._pretrained_folder.cache_clear()
+    zoo.pretrained_folder.cache_clear()
     demo = build_demo(AppContext(sessions=SessionStore(root=tmp_path / "runtime")))
     port = free_port()
     serve(demo, "127.0.0.1", port, prevent_thread_lock=True, quiet=True)
@@ -158,4 +158,4 @@ def test_corrupt_weights_give_the_fix_and_the_other_tabs_work(tmp_path, monkeypa
         assert "Done" in out[3]  # the Style tab still works
     finally:
         demo.close()
-        zoo._pretrained_folder.cache_clear()  # later tests must not see this temporary folder
+        zoo.pretrained_folder.cache_clear()  # later tests must not see this temporary folder

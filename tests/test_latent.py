@@ -10,15 +10,15 @@ import torch
 from PIL import Image
 
 from gan.explorer import latent as L
-from gan.explorer.model import DCGANConfig, Generator, load_generator
+from gan.explorer.model import load_generator
+from tests.conftest import tiny_generator
 
 SMALL = L.DirectionConfig(n_samples=256, k=4, layer=2)
 
 
 @pytest.fixture(scope="module")
 def tiny_G():
-    torch.manual_seed(0)
-    return Generator(DCGANConfig(image_size=32, nc=3, nz=8, ngf=4, ndf=4)).eval()
+    return tiny_generator()
 
 
 @pytest.fixture(scope="module")
@@ -111,7 +111,7 @@ def test_recipe_round_trip_gives_byte_identical_png(tmp_path, tiny_G, tiny_dirs)
     assert Image.open(io.BytesIO(png)).size == (128, 128)
 
 
-@pytest.mark.parametrize("bad, match", [
+@pytest.mark.parametrize(("bad", "match"), [
     ('{"seed": -1}', "seed"), ('{"truncation": 5}', "Truncation"), ('{"upscale": "magic"}', "Upscale"),
     ('{"size": 300}', "Size"), ('{"colour": 1}', "unknown fields"), ("not json", "not valid JSON"),
 ])

@@ -8,12 +8,13 @@ import pytest
 import torch
 
 from gan.explorer.model import DCGANConfig, Discriminator, Generator, ModelLoadError, load_generator
+from tests.conftest import tiny_model_config
 
 
 @pytest.mark.parametrize("size", [32, 64, 128])
 @pytest.mark.parametrize("nc", [1, 3])
 def test_shapes_and_range(size, nc):
-    cfg = DCGANConfig(image_size=size, nc=nc, nz=8, ngf=4, ndf=4)
+    cfg = tiny_model_config(image_size=size, nc=nc)
     G, D = Generator(cfg).eval(), Discriminator(cfg)
     x = G(torch.randn(3, 8))
     assert x.shape == (3, nc, size, size)

@@ -159,7 +159,8 @@ def trainer(url: str, tally: Tally, deadline: float, images: list[Path], index: 
         with tally.lock:
             tally.counts["start"] = tally.counts.get("start", 0) + 1
             if not seen:
-                tally.failures.append(f"start (trainer {index}): no step seen; {job.outputs()[-1:]} {job.exception() if job.done() else 'still waiting'}")
+                why = job.exception() if job.done() else "still waiting"
+                tally.failures.append(f"start (trainer {index}): no step seen; {job.outputs()[-1:]} {why}")
         trained_from = time.monotonic()
         time.sleep(min(8.0, max(0.0, deadline - time.monotonic())))
         tally.call("stop", client.predict, api_name="/stop")
@@ -223,6 +224,7 @@ def percentile(values: list[float], q: float) -> float:
 def isolation_checks(url: str, labels: list) -> None:
     """A stranger cannot start training (no data) nor use a trained model's label; the owner can."""
     from gradio_client import Client
+    from gradio_client.exceptions import AppError
 
     stranger = Client(url, verbose=False)
     with pytest.raises(Exception, match="Upload some images first"):
@@ -232,11 +234,11 @@ def isolation_checks(url: str, labels: list) -> None:
         args = [label, 1, 1.0, "nearest", "256", 0] + [0.0] * 16
         image, recipe = owner.predict(*args, api_name="/generate")
         assert Path(image).is_file() and label in recipe
-        with pytest.raises(Exception):
+        with pytest.raises(AppError):
             stranger.predict(*args, api_name="/generate")
     if len(labels) == 2:  # one trainer's model is not in the other trainer's session either
         (owner, _), (_, other_label) = labels
-        with pytest.raises(Exception):
+        with pytest.raises(AppError):
             owner.predict(other_label, 1, 1.0, "nearest", "256", 0, *[0.0] * 16, api_name="/generate")
     stranger.close()
 

@@ -6,9 +6,9 @@ import time
 from pathlib import Path
 
 import pytest
+from PIL import Image
 
 from tests.conftest import save_readme_screenshot
-from PIL import Image
 
 ASSETS = Path(__file__).resolve().parents[1] / "assets"
 CONTENT, STYLE = ASSETS / "content" / "astronaut.jpg", ASSETS / "styles" / "hokusai_great_wave.jpg"

@@ -9,19 +9,17 @@ import pytest
 import torch
 from safetensors import safe_open
 
+from gan.explorer.model import load_generator
+from gan.train import TrainConfig, Trainer, TrainError, suggest_config
 from gan.train.checkpoint import CHECKPOINT_FILE
 from gan.train.diffaugment import diff_augment, parse_policy
 from gan.train.health import HealthMonitor, diversity
-from gan.explorer.model import load_generator
-from gan.train import TrainConfig, Trainer, TrainError, suggest_config
 from gan.train.losses import d_loss
+from tests.conftest import tiny_train_config
 
 
 def tiny(**kw) -> TrainConfig:
-    base = dict(image_size=32, nz=8, ngf=4, ndf=4, batch_size=4, steps=6, sample_every=3,
-                checkpoint_every=3, n_samples=4)
-    base.update(kw)
-    return TrainConfig(**base)
+    return tiny_train_config(**{"steps": 6, **kw})
 
 
 @pytest.fixture
@@ -41,7 +39,7 @@ def _changed(before, module):
 def test_train_step_changes_parameters_and_keeps_losses_finite(loss, images):
     trainer = Trainer(tiny(loss=loss, diffaugment="color,translation,cutout"))
     g0, d0 = _params(trainer.G), _params(trainer.D)
-    out = trainer.train_step(trainer._batch(images))
+    out = trainer.train_step(next(trainer.feed(images)))
     assert _changed(g0, trainer.G) and _changed(d0, trainer.D)
     assert all(torch.isfinite(v) for v in out.values())
     records = list(trainer.run(images))
@@ -52,14 +50,14 @@ def test_train_step_changes_parameters_and_keeps_losses_finite(loss, images):
 
 def test_g_step_computes_no_gradient_for_d(images):
     trainer = Trainer(tiny())
-    trainer.train_step(trainer._batch(images))
+    trainer.train_step(next(trainer.feed(images)))
     assert all(p.requires_grad for p in trainer.D.parameters())  # D is trainable again after G's step
 
 
 def test_skip_d_keeps_d_fixed_but_trains_g(images):
     trainer = Trainer(tiny())
     g0, d0 = _params(trainer.G), _params(trainer.D)
-    trainer.train_step(trainer._batch(images), skip_d=True)
+    trainer.train_step(next(trainer.feed(images)), skip_d=True)
     assert _changed(g0, trainer.G) and not _changed(d0, trainer.D)
 
 
@@ -146,7 +144,7 @@ def test_resume_takes_a_checkpoint_from_another_kind_of_device(tmp_path, images,
 def test_loaded_adam_moments_take_the_parameters_memory_layout():
     """On CUDA the weights are channels_last and fused Adam refuses moments of another layout;
     checkpoints hold contiguous tensors, so loading must re-lay them out like the parameters."""
-    from gan.train.trainer import adopt_optimizer_state
+    from gan.train.checkpoint import adopt_optimizer_state
 
     weight = torch.nn.Parameter(torch.randn(8, 4, 3, 3).contiguous(memory_format=torch.channels_last))
     opt = torch.optim.Adam([weight], lr=1e-3)

@@ -27,7 +27,7 @@ def image_files(tmp_path_factory):
         Image.fromarray(rng.integers(0, 256, (40, 40, 3), dtype=np.uint8)).save(path)
         paths.append(path)
     (folder / "readme.txt").write_text("not an image")
-    return paths + [folder / "readme.txt"]
+    return [*paths, folder / "readme.txt"]
 
 
 def _wait_for(job, predicate, timeout=180.0):

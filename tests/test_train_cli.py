@@ -13,9 +13,9 @@ from PIL import Image
 
 from gan.explorer.model import load_generator
 from gan.train.cli import main
+from tests.conftest import tiny_cli
 
-TINY = ["--size", "32", "--nz", "8", "--ngf", "4", "--ndf", "4", "--batch-size", "4",
-        "--sample-every", "2", "--checkpoint-every", "2", "--n-samples", "4"]
+TINY = tiny_cli(sample_every=2, checkpoint_every=2)
 
 
 @pytest.fixture
@@ -51,6 +51,7 @@ def test_cli_explains_bad_settings(folder, tmp_path):
         main(["--data", str(folder), "--out", str(tmp_path / "r"), "--lr-d", "3", *TINY])
 
 
+@pytest.mark.slow
 def test_python_dash_m_gan_train_runs(folder, tmp_path):
     out = tmp_path / "run"
     result = subprocess.run([sys.executable, "-m", "gan.train", "--data", str(folder), "--out", str(out),

@@ -6,9 +6,9 @@ import random
 from pathlib import Path
 
 import pytest
+from PIL import Image, ImageDraw
 
 from tests.conftest import save_readme_screenshot
-from PIL import Image, ImageDraw
 
 pytestmark = [pytest.mark.browser, pytest.mark.integration, pytest.mark.slow]
 

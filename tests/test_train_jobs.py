@@ -6,15 +6,15 @@ import time
 
 import torch
 
-from gan.train import TrainConfig, Trainer
+from gan.train import Trainer
+from tests.conftest import tiny_train_config
 from ui.context import SessionStore
 from ui.train import TrainSession, _on_close
 from ui.train_jobs import JobSlots, TrainJob
 
 
 def _job(slots: JobSlots, steps: int = 100_000) -> TrainJob:
-    config = TrainConfig(image_size=32, nz=8, ngf=4, ndf=4, batch_size=4, steps=steps, sample_every=1000,
-                         checkpoint_every=1000, n_samples=4)
+    config = tiny_train_config(steps=steps, sample_every=1000, checkpoint_every=1000)
     images = torch.randint(0, 256, (6, 3, 32, 32), dtype=torch.uint8)
     return TrainJob(Trainer(config), images, slots)
 

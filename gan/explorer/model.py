@@ -9,6 +9,7 @@ The generator's `main` Sequential keeps the tutorial's layer indices, so the tut
 """
 
 import math
+import re
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -17,6 +18,10 @@ from huggingface_hub import PyTorchModelHubMixin
 from torch import nn
 
 SUPPORTED_SIZES = (32, 64, 128)
+# Weight files that torch.load would unpickle (arbitrary code): refused wherever a user brings weights.
+PICKLE_SUFFIXES = frozenset({".bin", ".pt", ".pth", ".ckpt", ".pkl", ".pickle"})
+# A Hugging Face Hub model repo id, `owner/name` (the Hub's limit: 96 characters per part).
+REPO_ID = re.compile(r"^[A-Za-z0-9][\w.-]{0,95}/[\w.-]{1,96}$")
 
 
 @dataclass(frozen=True)
@@ -146,7 +151,7 @@ def load_generator(source: str | Path, device: torch.device | str = "cpu") -> Ge
         if not (path / "config.json").is_file():
             raise ModelLoadError(f"{path.name}: no config.json; a model folder needs config.json + model.safetensors.")
         if not (path / "model.safetensors").is_file():
-            pickles = [p.name for p in path.iterdir() if p.suffix in {".bin", ".pt", ".pth", ".ckpt", ".pkl"}]
+            pickles = [p.name for p in path.iterdir() if p.suffix.lower() in PICKLE_SUFFIXES]
             why = f" (found {', '.join(pickles)}: pickled weights are refused)" if pickles else ""
             raise ModelLoadError(f"{path.name}: no model.safetensors{why}.")
     try:

@@ -13,7 +13,6 @@ import functools
 import hashlib
 import logging
 import os
-import re
 import shutil
 import zipfile
 from dataclasses import dataclass
@@ -22,18 +21,16 @@ from pathlib import Path
 import torch
 
 from gan.explorer.latent import DirectionConfig, Directions, cached_directions
-from gan.explorer.model import Generator, ModelLoadError, load_generator
+from gan.explorer.model import PICKLE_SUFFIXES, REPO_ID, Generator, ModelLoadError, load_generator
 from weights.fetch import ensure
 from weights.manifest import BUNDLED, SOURCES
 
 log = logging.getLogger(__name__)
 
-PICKLE_SUFFIXES = {".bin", ".pt", ".pth", ".ckpt", ".pkl", ".pickle"}
 ALLOWED_FILES = {"config.json", "model.safetensors", "README.md"}
 MAX_UPLOAD_BYTES = 512 * 1024 * 1024
 DIRECTIONS_FILE = "directions.safetensors"
 ONNX_FILE = "generator-fp16.onnx"  # the page's export (gan.explorer.export), beside the directions
-REPO_ID = re.compile(r"^[A-Za-z0-9][\w.-]{0,95}/[\w.-]{1,96}$")
 
 
 class UnknownModel(KeyError):
@@ -67,12 +64,13 @@ def resolve(model_id: str, session_models: dict[str, Path] | None = None) -> Pat
     if model_id in session_models:
         return Path(session_models[model_id])
     if model_id in pretrained_ids():
-        return _pretrained_folder(model_id)
+        return pretrained_folder(model_id)
     raise UnknownModel(f"Unknown model {model_id!r}: pick one from the list, or load it again.")
 
 
-@functools.lru_cache(maxsize=None)
-def _pretrained_folder(model_id: str) -> Path:
+@functools.cache
+def pretrained_folder(model_id: str) -> Path:
+    """The checked local folder of a pretrained id (fetched if needed); cached for the process."""
     # ensure() hashes the weights to check them: once per process, not once per slider move.
     # Failures (WeightsUnavailable, naming the fetch command) are not cached, so a later call retries.
     return ensure(model_id)
@@ -110,10 +108,9 @@ def _load_cached(folder: str, device: str, config: DirectionConfig) -> LoadedMod
     return LoadedModel(G=G, directions=directions, folder=Path(folder))
 
 
-def load(folder: Path, device: torch.device | str = "cpu",
-         config: DirectionConfig = DirectionConfig()) -> LoadedModel:
+def load(folder: Path, device: torch.device | str = "cpu", config: DirectionConfig | None = None) -> LoadedModel:
     """Load a model folder once per (folder, device); raises ModelLoadError on a bad folder."""
-    return _load_cached(str(Path(folder).resolve()), str(torch.device(device)), config)
+    return _load_cached(str(Path(folder).resolve()), str(torch.device(device)), config or DirectionConfig())
 
 
 def download_from_hub(repo_id: str) -> Path:

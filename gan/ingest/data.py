@@ -106,10 +106,8 @@ class IngestReport:
     def summary(self) -> str:
         """A few Markdown lines: what is ready, then the skipped files grouped by kind."""
         others = len(self.skipped) - self.duplicates
-        lines = [
-            f"**{_n(self.used, 'image')} ready**{self._sizes()}; {_n(self.duplicates, 'duplicate')} dropped; "
-            f"{_n(others, 'other file')} skipped."
-        ]
+        lines = [(f"**{_n(self.used, 'image')} ready**{self._sizes()}; {_n(self.duplicates, 'duplicate')} dropped; "
+                  f"{_n(others, 'other file')} skipped.")]
         if self.upscaled:
             n = self.upscaled
             lines.append(f"{_n(n, 'image')} smaller than the training size {_was(n)} enlarged (may look soft).")

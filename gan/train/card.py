@@ -17,7 +17,7 @@ def to_uint8(images: torch.Tensor) -> torch.Tensor:
 
 def grid_uint8(images: torch.Tensor, nrow: int | None = None) -> torch.Tensor:
     """Images in [-1, 1] -> one uint8 grid (3 or 1, H, W), 2 px white gaps, square by default."""
-    nrow = nrow or max(1, int(math.ceil(math.sqrt(images.shape[0]))))
+    nrow = nrow or max(1, math.ceil(math.sqrt(images.shape[0])))
     grid = make_grid(images.detach().float().cpu(), nrow=nrow, padding=2, pad_value=1.0)
     if images.shape[1] == 1:
         grid = grid[:1]  # make_grid repeats grey to 3 channels; keep one

@@ -99,3 +99,23 @@ def read_config(directory: Path) -> dict:
     path = Path(directory) / CHECKPOINT_FILE
     with safe_open(str(path), framework="pt", device="cpu") as handle:
         return json.loads((handle.metadata() or {}).get("config", "{}"))
+
+
+def adopt_optimizer_state(opt: torch.optim.Optimizer, fused: bool | None) -> None:
+    """Fit loaded Adam state to this trainer's parameters and device.
+
+    Checkpoints store contiguous tensors, but on CUDA the parameters are channels_last and fused
+    Adam refuses moments of another layout; a checkpoint written on another device also brings
+    its own `fused` flag and `step` placement. So: this device's `fused`, moments in the
+    parameters' layout, and `step` on the parameters' device only where fused Adam wants it there.
+    """
+    for group in opt.param_groups:
+        group["fused"] = fused
+    for param, slots in opt.state.items():
+        for key, value in slots.items():
+            if not torch.is_tensor(value):
+                continue
+            if key == "step":
+                slots[key] = value.to(param.device if fused else "cpu", torch.float32)
+            elif value.shape == param.shape:
+                slots[key] = torch.empty_like(param).copy_(value)

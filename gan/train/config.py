@@ -1,13 +1,14 @@
-"""`TrainConfig`: every training setting with its default and its validation, and `suggest_config`."""
+"""`TrainConfig`: every training setting with its default and its validation; `suggest_config` for a data
+set and device; `resumed_config`, what a resumed run may change."""
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, fields, replace
 
 import torch
 
-from gan.train.diffaugment import parse_policy
 from gan.explorer.model import DCGANConfig
+from gan.train.diffaugment import parse_policy
 
 LOSSES = ("bce", "hinge")
 DEFAULT_POLICY = "color,translation,cutout"
@@ -21,6 +22,10 @@ LIMITS = {"nz": (1, 512), "ngf": (4, 256), "ndf": (4, 256), "lr_g": (1e-6, 1e-2)
 # noise of its sample grids, its image format). Changing lr_d mid-run is the lesson's remedy when D wins.
 TUNABLE_ON_RESUME = ("steps", "batch_size", "lr_g", "lr_d", "beta1", "beta2", "loss", "label_smoothing",
                      "d_skip_threshold", "diffaugment", "ema_decay", "sample_every", "checkpoint_every")
+
+
+class TrainError(ValueError):
+    """Training cannot start or continue (wrong data, wrong checkpoint); the message says why."""
 
 
 @dataclass(frozen=True)
@@ -49,7 +54,7 @@ class TrainConfig:
     seed: int = 0
 
     def __post_init__(self) -> None:
-        self.model_config  # validates image_size, nc, nz, ngf, ndf
+        _ = self.model_config  # validates image_size, nc, nz, ngf, ndf
         if self.loss not in LOSSES:
             raise ValueError(f"loss must be one of {', '.join(LOSSES)}, got {self.loss!r}.")
         for name, (low, high) in LIMITS.items():
@@ -68,7 +73,7 @@ class TrainConfig:
         return asdict(self)
 
     @classmethod
-    def from_dict(cls, raw: dict) -> "TrainConfig":
+    def from_dict(cls, raw: dict) -> TrainConfig:
         """Inverse of to_dict; unknown keys are an error."""
         unknown = set(raw) - {f.name for f in fields(cls)}
         if unknown:
@@ -86,3 +91,19 @@ def suggest_config(n_images: int, device: torch.device | str = "cpu", image_size
                 diffaugment=DEFAULT_POLICY if n_images < SMALL_DATASET else "")
     base.update(overrides)
     return TrainConfig(**base)
+
+
+def resumed_config(config: TrainConfig, steps: int | None = None, changes: dict | None = None) -> TrainConfig:
+    """The config a resumed run goes on with: `steps` and tunable `changes` applied, fixed fields refused."""
+    changes = dict(changes or {}, **({"steps": steps} if steps is not None else {}))
+    for name, value in changes.items():
+        if name not in TrainConfig.__dataclass_fields__:
+            raise TrainError(f"Unknown training setting {name!r}.")
+        if name not in TUNABLE_ON_RESUME and getattr(config, name) != value:
+            raise TrainError(f"{name} is {getattr(config, name)!r} in this run and cannot change when resuming "
+                             "(it fixes the networks' shapes or the run's sample noise); set it back, "
+                             "or start a new run.")
+    try:
+        return replace(config, **{k: v for k, v in changes.items() if k in TUNABLE_ON_RESUME})
+    except ValueError as err:
+        raise TrainError(str(err)) from err

@@ -1,8 +1,9 @@
 """Data-parallel training across processes (torchrun) with DistributedDataParallel.
 
 `DistEnv.from_environ()` reads torchrun's RANK / LOCAL_RANK / WORLD_SIZE; `setup(env)` starts the
-process group (NCCL on CUDA, one device per LOCAL_RANK; gloo on CPU). `DistributedTrainer` is the
-plain `Trainer` with these differences, each needed for correctness under DDP:
+process group (NCCL on CUDA, one device per LOCAL_RANK; gloo on CPU). The plain `Trainer` runs
+every rank, given a `DDPHook` (`parallel_hook(env, device)`) that makes these differences, each
+needed for correctness under DDP:
 
 - G and D are wrapped in DDP for the forwards whose backward must average gradients: G's forward,
   and D's two forwards in D's step. G's step goes through the *un-wrapped* D with its weights
@@ -20,25 +21,24 @@ plain `Trainer` with these differences, each needed for correctness under DDP:
 - Stopping is agreed on collectively (`CollectiveStop`): any rank's Ctrl-C stops all at one step.
 - BatchNorm is per rank (each normalises its own batch slice) unless `sync_bn` (CUDA only).
 
-With `world_size == 1` nothing is wrapped and no collective runs: that is the `--stream` path.
+With one process there is no hook (`parallel_hook` returns None): nothing is wrapped and no
+collective runs, also with `--stream`.
 """
 
 from __future__ import annotations
 
-import copy
 import logging
 import os
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
-from typing import Iterator
+from typing import Protocol
 
 import torch
 import torch.distributed as dist
 from torch.nn.parallel import DistributedDataParallel as DDP
 
-from gan.train.checkpoint import load_checkpoint
-from gan.train.trainer import TrainConfig, Trainer, TrainError, read_metrics, resumed_config
+from gan.train.config import TrainError
 
 log = logging.getLogger(__name__)
 
@@ -60,7 +60,7 @@ class DistEnv:
                              f"world size {self.world_size}.")
 
     @classmethod
-    def from_environ(cls) -> "DistEnv":
+    def from_environ(cls) -> DistEnv:
         """Read RANK, LOCAL_RANK and WORLD_SIZE (set by torchrun); one process when absent."""
         env = os.environ
         return cls(int(env.get("RANK", 0)), int(env.get("LOCAL_RANK", 0)), int(env.get("WORLD_SIZE", 1)))
@@ -73,6 +73,37 @@ class DistEnv:
     @property
     def distributed(self) -> bool:
         return self.world_size > 1
+
+
+class StopFlag(Protocol):
+    """Anything with `is_set()`: a threading.Event, or a flag that all ranks read alike."""
+
+    def is_set(self) -> bool:
+        """Whether the run should stop now."""
+
+
+class ParallelHook(Protocol):
+    """What the trainer needs from a data-parallel job (`DDPHook` below, under torchrun)."""
+
+    world_size: int
+    is_main: bool  # the one process that writes files
+    flush_every: int  # steps between records: on a step count, the same on every rank (not a wall clock)
+
+    def wrap(self, module: torch.nn.Module) -> torch.nn.Module:
+        """The module that runs `module`'s forward when its gradients must be averaged over ranks."""
+
+    def average(self, table: torch.Tensor) -> torch.Tensor:
+        """The mean of `table` over ranks (the step's scalars, so every rank decides alike)."""
+
+    def stop_flag(self, event: threading.Event | None) -> StopFlag:
+        """A stop flag every rank reads alike (any rank's stop stops all at one step)."""
+
+    def noise_seed(self, seed: int, step: int) -> int:
+        """The seed of this rank's noise/augmentation generator at `step`."""
+
+    def index_sampler(self, n: int, batch: int, seed: int, device: torch.device,
+                      step: int) -> Callable[[], torch.Tensor]:
+        """Indices of this rank's next `batch` images of an in-memory set of `n`, as of `step`."""
 
 
 def launched_by_torchrun() -> bool:
@@ -172,138 +203,47 @@ class CollectiveStop:
         self.event.set()
 
 
-class _Live:
-    """A streamed data set as `Trainer.run` sees it: a probe batch for `data[:64]`, then an iterator."""
+class DDPHook:
+    """The trainer's `ParallelHook` under torchrun: DDP forwards, rank-averaged scalars, sharded batches."""
 
-    def __init__(self, probe: torch.Tensor, batches: Iterator[torch.Tensor], size: int) -> None:
-        self.probe, self.batches, self.size = probe, batches, size
+    def __init__(self, env: DistEnv, device: torch.device, sync_bn: bool = False,
+                 flush_every: int = FLUSH_EVERY) -> None:
+        if sync_bn and torch.device(device).type != "cuda":
+            raise TrainError("SyncBatchNorm needs CUDA GPUs; on CPU BatchNorm stays per process.")
+        self.env, self.device, self.sync_bn, self.flush_every = env, torch.device(device), sync_bn, flush_every
+        self.world_size, self.is_main = env.world_size, env.is_main
 
-    def __getitem__(self, item) -> torch.Tensor:
-        return self.probe[item]
-
-
-class DistributedTrainer(Trainer):
-    """`Trainer` under DDP (see the module docstring); also the streaming trainer of one process."""
-
-    def __init__(self, config: TrainConfig, device: torch.device | str = "cpu", out_dir: Path | None = None,
-                 env: DistEnv | None = None, sync_bn: bool = False, flush_every: int = FLUSH_EVERY) -> None:
-        env = env or DistEnv.from_environ()
-        if config.batch_size % env.world_size:
-            raise TrainError(f"batch_size {config.batch_size} is the global batch: it must divide evenly "
-                             f"among {env.world_size} processes.")
-        super().__init__(config, device=device, out_dir=out_dir if env.is_main else None)
-        self.env, self.flush_every = env, flush_every
-        self.local_batch = config.batch_size // env.world_size
-        self.rng.manual_seed(rank_seed(config.seed, env.rank, 0))
-        self._sampler: ShardSampler | None = None
-        self._G, self._D = self.G, self.D  # what forwards go through (DDP wrappers when distributed)
-        if env.distributed:
-            self._wrap(sync_bn)
-
-    def _wrap(self, sync_bn: bool) -> None:
-        """DDP around G and D (their weights are broadcast from rank 0 here)."""
-        if sync_bn:
-            if self.device.type != "cuda":
-                raise TrainError("SyncBatchNorm needs CUDA GPUs; on CPU BatchNorm stays per process.")
-            # in place: same Parameter objects, so the optimisers and the EMA copy are unaffected
-            torch.nn.SyncBatchNorm.convert_sync_batchnorm(self.G)
-            torch.nn.SyncBatchNorm.convert_sync_batchnorm(self.D)
+    def wrap(self, module: torch.nn.Module) -> torch.nn.Module:
+        """DDP around `module` (its weights are broadcast from rank 0 here)."""
+        if self.sync_bn:  # in place: same Parameter objects, so the optimisers and the EMA copy are unaffected
+            torch.nn.SyncBatchNorm.convert_sync_batchnorm(module)
         ids = [self.device.index] if self.device.type == "cuda" else None
         # forward_sync_buffers=False: BN running stats are never used in training (D always trains,
         # the EMA generator recalibrates its own), so re-sending them every forward is wasted work.
-        opts = dict(device_ids=ids, forward_sync_buffers=False, gradient_as_bucket_view=True)
-        self._G, self._D = DDP(self.G, **opts), DDP(self.D, **opts)
+        return DDP(module, device_ids=ids, forward_sync_buffers=False, gradient_as_bucket_view=True)
 
-    # ---- one step: the plain trainer's, with forwards through the wrappers ---------------------
-    def train_step(self, real: torch.Tensor, skip_d: bool = False) -> dict[str, torch.Tensor]:
-        """One D step then one G step on this rank's `real` slice; gradients averaged over ranks."""
-        z = torch.randn(real.shape[0], self.config.nz, 1, 1, device=self.device, generator=self.rng)
-        fake = self._G(z)
-        real_in, fake_in = self._augment(real), self._augment(fake)
-        loss_d, d_real, d_fake = self._d_step(real_in, fake_in.detach(), skip_d)
-        loss_g = self._g_step(fake_in)  # through the un-wrapped, frozen D (see module docstring)
-        self._update_ema()
-        return {"loss_d": loss_d, "loss_g": loss_g, "d_x": torch.sigmoid(d_real).mean(),
-                "d_g_z": torch.sigmoid(d_fake).mean()}
+    def average(self, table: torch.Tensor) -> torch.Tensor:
+        """The mean over ranks (one all_reduce)."""
+        table = table.clone()
+        dist.all_reduce(table, op=dist.ReduceOp.SUM)
+        return table / self.env.world_size
 
-    def _d_step(self, real_in: torch.Tensor, fake_in: torch.Tensor, skip: bool) -> tuple[torch.Tensor, ...]:
-        """D's update through DDP (skipping is decided from rank-averaged losses: the same everywhere)."""
-        D, self.D = self.D, self._D
-        try:
-            return super()._d_step(real_in, fake_in, skip)
-        finally:
-            self.D = D
+    def stop_flag(self, event: threading.Event | None) -> CollectiveStop:
+        """Ctrl-C / SIGTERM on any rank stops all ranks at the same step."""
+        return CollectiveStop(event, self.env, self.device)
 
-    # ---- data: this rank's shard -------------------------------------------------------------
-    def _prepare(self, data):
-        """In-memory uint8 tensor -> device + shard sampler; a stream -> a probe batch + iterator."""
-        if isinstance(data, _Live):
-            self.dataset_size = data.size
-            return data
-        data = super()._prepare(data)
-        self._sampler = ShardSampler(data.shape[0], self.env, self.local_batch, self.config.seed, self.device)
-        self._sampler.start_at(self.step)
-        return data
+    def noise_seed(self, seed: int, step: int) -> int:
+        """Different per rank, fresh per resume (the checkpoint holds rank 0's generator only)."""
+        return rank_seed(seed, self.env.rank, step)
 
-    def _batch(self, data) -> torch.Tensor:
-        """This rank's next `batch_size / world_size` images in [-1, 1]."""
-        if isinstance(data, _Live):
-            batch = next(data.batches).to(self.device, non_blocking=True)
-        else:
-            batch = data[self._sampler.next()]
-        return self._as_float(batch).contiguous(memory_format=self._fmt)
+    def index_sampler(self, n: int, batch: int, seed: int, device: torch.device,
+                      step: int) -> Callable[[], torch.Tensor]:
+        """This rank's shard of a per-epoch permutation, positioned where `step` steps left it."""
+        sampler = ShardSampler(n, self.env, batch, seed, device)
+        sampler.start_at(step)
+        return sampler.next
 
-    def stream(self, batches: Iterator[torch.Tensor], size: int) -> _Live:
-        """Wrap an iterator of uint8 batches (from `gan.ingest.streaming`) for `run`."""
-        probe = next(batches)
-        if tuple(probe.shape[1:]) != (self.config.nc, self.config.image_size, self.config.image_size):
-            raise TrainError(f"The streamed images are {tuple(probe.shape[1:])} but the settings expect "
-                             f"({self.config.nc}, {self.config.image_size}, {self.config.image_size}).")
-        return _Live(probe.to(self.device), batches, size)
 
-    # ---- records: on step counts, averaged over ranks ---------------------------------------------
-    def _due(self, clock) -> bool:
-        if not self.env.distributed:
-            return super()._due(clock)
-        c = self.config
-        return self.step % c.sample_every == 0 or self.step % c.checkpoint_every == 0 or self.step % self.flush_every == 0
-
-    def _flush(self, pending: list, monitor, clock) -> list:
-        """Average the pending scalars over ranks (one all_reduce), then the plain trainer's flush."""
-        if self.env.distributed and pending:
-            keys = ("loss_d", "loss_g", "d_x", "d_g_z")
-            table = torch.stack([torch.stack([out[k].float() for k in keys]) for _, out, _ in pending])
-            dist.all_reduce(table, op=dist.ReduceOp.SUM)
-            table /= self.env.world_size
-            for (_, out, _), row in zip(pending, table):
-                out.update(zip(keys, row))
-        return super()._flush(pending, monitor, clock)
-
-    def _load_state(self, state) -> None:
-        """The plain trainer's, then a per-rank noise generator (the file holds rank 0's state only)."""
-        super()._load_state(state)
-        if self.env.distributed:
-            self.rng.manual_seed(rank_seed(self.config.seed, self.env.rank, state.step))
-
-    def run(self, data, stop_event: threading.Event | None = None):
-        """`Trainer.run` with a stop flag that every rank reads alike."""
-        return super().run(data, CollectiveStop(stop_event, self.env, self.device))
-
-    # ---- resume: any number of ranks ---------------------------------------------------------------
-    @classmethod
-    def resume(cls, checkpoint_dir: Path | str, device: torch.device | str = "cpu", steps: int | None = None,
-               out_dir: Path | None = None, env: DistEnv | None = None, **kwargs) -> "DistributedTrainer":
-        """Continue a checkpoint written by any number of ranks (or by the plain trainer)."""
-        env = env or DistEnv.from_environ()
-        state = load_checkpoint(Path(checkpoint_dir))
-        config = resumed_config(TrainConfig.from_dict(state.config), steps)
-        trainer = cls(config, device=device, out_dir=Path(out_dir or checkpoint_dir), env=env, **kwargs)
-        trainer._load_state(state)  # every rank reads the same file: identical weights and optimisers
-        trainer._good = copy.deepcopy(state)
-        trainer.history = [h for h in read_metrics(Path(checkpoint_dir)) if h["step"] <= state.step]
-        if env.is_main:
-            trainer.out_dir.mkdir(parents=True, exist_ok=True)
-            trainer._rewrite_metrics()
-        if trainer.history:
-            trainer._last_loss_d = trainer.history[-1]["loss_d"]
-        return trainer
+def parallel_hook(env: DistEnv, device: torch.device, sync_bn: bool = False) -> DDPHook | None:
+    """The hook for this job: None for one process (the plain trainer, nothing wrapped, no collective)."""
+    return DDPHook(env, device, sync_bn) if env.distributed else None

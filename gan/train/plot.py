@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from PIL import Image, ImageDraw
 
-COLOURS = {"loss_d": (220, 60, 50), "loss_g": (40, 110, 200), "d_x": (30, 150, 80), "d_g_z": (200, 140, 20)}
+from gan.train.metrics import LOSS_KEYS, METRIC_KEYS
+
+COLOURS = dict(zip(METRIC_KEYS, [(220, 60, 50), (40, 110, 200), (30, 150, 80), (200, 140, 20)], strict=True))
 
 
 def _smooth(values: list[float], window: int) -> list[float]:
@@ -18,7 +20,7 @@ def _smooth(values: list[float], window: int) -> list[float]:
     return out
 
 
-def metrics_plot(history: list[dict], keys: tuple[str, ...] = ("loss_d", "loss_g"), size: tuple[int, int] = (720, 360),
+def metrics_plot(history: list[dict], keys: tuple[str, ...] = LOSS_KEYS, size: tuple[int, int] = (720, 360),
                  title: str = "losses") -> Image.Image:
     """Line plot of `keys` from metrics records (dicts with 'step'), smoothed over ~1% of the run."""
     w, h, m = size[0], size[1], 40

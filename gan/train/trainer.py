@@ -6,43 +6,40 @@ file I/O), scalars reach the host in one sync per flush (a flush at most every ~
 sample/checkpoint is due), D's weight gradients are not computed during G's step, sampling runs
 under `torch.inference_mode`. `train_step(batch)` is pure in the sense a DistributedDataParallel
 wrapper needs: one D step + one G step on the given batch, no host sync, no I/O.
+
+Several processes (torchrun) train the same `Trainer` with a `ParallelHook` (gan/train/distributed.py):
+it says which modules run G's and D's forwards, how the step's scalars are averaged over ranks,
+which indices this rank's batches take, when records are made and how stopping is agreed.
 Run `python -m gan.train --help` for the command line (gan/train/cli.py).
 """
 
 from __future__ import annotations
 
 import copy
-import json
 import logging
 import threading
 import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Iterator
 
 import torch
 
+from common.device import configure_backend
+from gan.explorer.model import Discriminator, Generator, init_weights
 from gan.train.card import grid_to_pil, grid_uint8, model_card, write_card
-from gan.train.checkpoint import TrainState, load_checkpoint, save_checkpoint
+from gan.train.checkpoint import TrainState, adopt_optimizer_state, load_checkpoint, save_checkpoint
+from gan.train.config import TrainConfig, TrainError, resumed_config
 from gan.train.diffaugment import diff_augment, parse_policy
+from gan.train.distributed import ParallelHook, StopFlag
+from gan.train.feed import BatchStream, Feed, to_float
 from gan.train.health import NAN_ADVICE, HealthMonitor, diversity
 from gan.train.losses import d_loss, g_loss
-from gan.explorer.model import Discriminator, Generator, init_weights
-from gan.train.config import (DEFAULT_POLICY, LIMITS, LOSSES, SMALL_DATASET, TUNABLE_ON_RESUME, TrainConfig,
-                               suggest_config)
+from gan.train.metrics import METRIC_KEYS, append_metrics, read_metrics, write_metrics
 
 log = logging.getLogger(__name__)
 
-METRICS_FILE = "metrics.jsonl"
 FLUSH_S = 0.25  # longest time between host syncs, so that a UI stays live
-
-
-__all__ = ["DEFAULT_POLICY", "LIMITS", "LOSSES", "SMALL_DATASET", "TrainConfig", "TrainError", "TrainStep",
-           "Trainer", "d_loss", "g_loss", "measure_step_seconds", "read_metrics", "suggest_config"]
-
-
-class TrainError(ValueError):
-    """Training cannot start or continue (wrong data, wrong checkpoint); the message says why."""
 
 
 def measure_step_seconds(config: TrainConfig, device: torch.device | str = "cpu", steps: int = 4) -> float:
@@ -50,13 +47,13 @@ def measure_step_seconds(config: TrainConfig, device: torch.device | str = "cpu"
     probe = replace(config, steps=steps + 2, sample_every=10**6, checkpoint_every=10**6)
     trainer = Trainer(probe, device=device)
     data = torch.zeros(max(probe.batch_size, 2), probe.nc, probe.image_size, probe.image_size, dtype=torch.uint8)
-    data = trainer._prepare(data)
+    feed = trainer.feed(data)
     for _ in range(2):  # warm-up: allocations, oneDNN / cuDNN kernel selection
-        trainer.train_step(trainer._batch(data))
+        trainer.train_step(next(feed))
     times = []
     for _ in range(steps):
         started = time.perf_counter()
-        float(trainer.train_step(trainer._batch(data))["loss_g"])  # the sync waits for the device
+        float(trainer.train_step(next(feed))["loss_g"])  # the sync waits for the device
         times.append(time.perf_counter() - started)
     return sorted(times)[len(times) // 2]
 
@@ -81,60 +78,23 @@ class TrainStep:
 
     def metrics(self) -> dict:
         """The scalar part, as one line of metrics.jsonl."""
-        return {"step": self.step, "loss_d": self.loss_d, "loss_g": self.loss_g, "d_x": self.d_x,
-                "d_g_z": self.d_g_z, "skipped_d": self.skipped_d, "images_per_s": round(self.images_per_s, 2)}
-
-
-def resumed_config(config: TrainConfig, steps: int | None = None, changes: dict | None = None) -> TrainConfig:
-    """The config a resumed run goes on with: `steps` and tunable `changes` applied, fixed fields refused."""
-    changes = dict(changes or {}, **({"steps": steps} if steps is not None else {}))
-    for name, value in changes.items():
-        if name not in TrainConfig.__dataclass_fields__:
-            raise TrainError(f"Unknown training setting {name!r}.")
-        if name not in TUNABLE_ON_RESUME and getattr(config, name) != value:
-            raise TrainError(f"{name} is {getattr(config, name)!r} in this run and cannot change when resuming "
-                             "(it fixes the networks' shapes or the run's sample noise); set it back, or start a new run.")
-    try:
-        return replace(config, **{k: v for k, v in changes.items() if k in TUNABLE_ON_RESUME})
-    except ValueError as err:
-        raise TrainError(str(err)) from err
-
-
-def adopt_optimizer_state(opt: torch.optim.Optimizer, fused: bool | None) -> None:
-    """Fit loaded Adam state to this trainer's parameters and device.
-
-    Checkpoints store contiguous tensors, but on CUDA the parameters are channels_last and fused
-    Adam refuses moments of another layout; a checkpoint written on another device also brings
-    its own `fused` flag and `step` placement. So: this device's `fused`, moments in the
-    parameters' layout, and `step` on the parameters' device only where fused Adam wants it there.
-    """
-    for group in opt.param_groups:
-        group["fused"] = fused
-    for param, slots in opt.state.items():
-        for key, value in slots.items():
-            if not torch.is_tensor(value):
-                continue
-            if key == "step":
-                slots[key] = value.to(param.device if fused else "cpu", torch.float32)
-            elif value.shape == param.shape:
-                slots[key] = torch.empty_like(param).copy_(value)
-
-
-def _configure_backend(device: torch.device) -> None:
-    """On CUDA: TF32 matmuls/convs and cuDNN autotuning (fixed shapes every step)."""
-    if device.type == "cuda":
-        torch.backends.cuda.matmul.allow_tf32 = True
-        torch.backends.cudnn.allow_tf32 = True
-        torch.backends.cudnn.benchmark = True
+        return {"step": self.step, **{k: getattr(self, k) for k in METRIC_KEYS}, "skipped_d": self.skipped_d,
+                "images_per_s": round(self.images_per_s, 2)}
 
 
 class Trainer:
     """Owns G, D, the EMA copy of G and both Adam optimisers; runs, checkpoints, resumes, exports."""
 
-    def __init__(self, config: TrainConfig, device: torch.device | str = "cpu", out_dir: Path | None = None) -> None:
-        self.config, self.device = config, torch.device(device)
-        self.out_dir = Path(out_dir) if out_dir else None
-        _configure_backend(self.device)
+    def __init__(self, config: TrainConfig, device: torch.device | str = "cpu", out_dir: Path | None = None,
+                 parallel: ParallelHook | None = None) -> None:
+        world = parallel.world_size if parallel else 1
+        if config.batch_size % world:
+            raise TrainError(f"batch_size {config.batch_size} is the global batch: it must divide evenly "
+                             f"among {world} processes.")
+        self.config, self.device, self.parallel = config, torch.device(device), parallel
+        self.local_batch = config.batch_size // world  # this rank's share of every step's batch
+        self.out_dir = Path(out_dir) if out_dir and (parallel is None or parallel.is_main) else None
+        configure_backend(self.device)
         self._fmt = torch.channels_last if self.device.type == "cuda" else torch.contiguous_format
         with torch.random.fork_rng(devices=[]):  # seeded init without touching the caller's RNG
             torch.manual_seed(config.seed)
@@ -145,23 +105,30 @@ class Trainer:
         self.G.to(self.device, memory_format=self._fmt)
         self.D.to(self.device, memory_format=self._fmt)
         self.ema = copy.deepcopy(self.G).eval().requires_grad_(False)
-        self.fixed_z, self._calib_z = noise[: config.n_samples].to(self.device), noise[config.n_samples:].to(self.device)
+        noise = noise.to(self.device)
+        self.fixed_z, self._calib_z = noise[: config.n_samples], noise[config.n_samples :]
         self._fused = True if self.device.type == "cuda" else None
         betas = (config.beta1, config.beta2)
         self.opt_g = torch.optim.Adam(self.G.parameters(), lr=config.lr_g, betas=betas, fused=self._fused)
         self.opt_d = torch.optim.Adam(self.D.parameters(), lr=config.lr_d, betas=betas, fused=self._fused)
-        self.rng = torch.Generator(device=self.device).manual_seed(config.seed)
+        self.rng = torch.Generator(device=self.device).manual_seed(self._noise_seed(0))
         self.policy = parse_policy(config.diffaugment)
         self.step, self.history = 0, []
         self._good: TrainState | None = None  # last good checkpoint, for the NaN rollback
         self._last_loss_d = float("inf")
         self.dataset_size = 0
+        # The modules G's and D's forwards go through: DDP wrappers under torchrun, so that their
+        # backward averages gradients over ranks. G's step uses the plain, frozen D (see _g_step).
+        self._G_fwd, self._D_fwd = (parallel.wrap(self.G), parallel.wrap(self.D)) if parallel else (self.G, self.D)
+
+    def _noise_seed(self, step: int) -> int:
+        return self.parallel.noise_seed(self.config.seed, step) if self.parallel else self.config.seed
 
     # ---- one step (pure: no host sync, no I/O) -------------------------------------------------
     def train_step(self, real: torch.Tensor, skip_d: bool = False) -> dict[str, torch.Tensor]:
         """One D step then one G step on `real` (N, C, S, S) in [-1, 1]; returns detached scalars."""
         z = torch.randn(real.shape[0], self.config.nz, 1, 1, device=self.device, generator=self.rng)
-        fake = self.G(z)
+        fake = self._G_fwd(z)
         real_in, fake_in = self._augment(real), self._augment(fake)
         loss_d, d_real, d_fake = self._d_step(real_in, fake_in.detach(), skip_d)
         loss_g = self._g_step(fake_in)
@@ -175,7 +142,7 @@ class Trainer:
     def _d_step(self, real_in: torch.Tensor, fake_in: torch.Tensor, skip: bool) -> tuple[torch.Tensor, ...]:
         """D's update (or only its forward when skipping: the loss is still reported)."""
         with torch.set_grad_enabled(not skip):
-            d_real, d_fake = self.D(real_in), self.D(fake_in)
+            d_real, d_fake = self._D_fwd(real_in), self._D_fwd(fake_in)
             loss = d_loss(self.config.loss, d_real, d_fake, 1.0 - self.config.label_smoothing)
         if not skip:
             self.opt_d.zero_grad(set_to_none=True)
@@ -184,7 +151,8 @@ class Trainer:
         return loss.detach(), d_real.detach(), d_fake.detach()
 
     def _g_step(self, fake_in: torch.Tensor) -> torch.Tensor:
-        """G's update through a frozen D: D's weight gradients are never computed (saves work)."""
+        """G's update through a frozen D: D's weight gradients are never computed (saves work). Under
+        DDP this is the un-wrapped D, so D's reducer never waits for gradients that will not come."""
         self.D.requires_grad_(False)
         loss = g_loss(self.config.loss, self.D(fake_in))
         self.opt_g.zero_grad(set_to_none=True)
@@ -200,10 +168,13 @@ class Trainer:
         torch._foreach_lerp_(list(self.ema.parameters()), list(self.G.parameters()), 1 - decay)
 
     # ---- the loop --------------------------------------------------------------------------
-    def run(self, data: torch.Tensor, stop_event: threading.Event | None = None) -> Iterator[TrainStep]:
-        """Train on uint8 images (N, C, S, S) until config.steps or `stop_event`; yield every step."""
-        data = self._prepare(data)
-        monitor = HealthMonitor(diversity(self._as_float(data[:64])))
+    def run(self, data: torch.Tensor | BatchStream,
+            stop_event: threading.Event | StopFlag | None = None) -> Iterator[TrainStep]:
+        """Train on uint8 images (N, C, S, S) or a BatchStream until config.steps or `stop_event`; yield every step."""
+        feed = self.feed(data)
+        if self.parallel:
+            stop_event = self.parallel.stop_flag(stop_event)
+        monitor = HealthMonitor(diversity(to_float(feed.probe)))
         if self._good is None:
             self._good = copy.deepcopy(self._state())
         clock = _Clock(self.step, self.config.steps, self.config.batch_size)
@@ -214,7 +185,7 @@ class Trainer:
                 yield from self._finish(pending, monitor, clock, "stopped" if stopping else "done")
                 return
             skip = 0 < self._last_loss_d < self.config.d_skip_threshold
-            pending.append((self.step + 1, self.train_step(self._batch(data), skip), skip))
+            pending.append((self.step + 1, self.train_step(next(feed), skip), skip))
             self.step += 1
             ending = self.step >= self.config.steps or (stop_event is not None and stop_event.is_set())
             if not ending and self._due(clock):  # else the next turn's _finish flushes
@@ -223,39 +194,50 @@ class Trainer:
                 if records and records[-1].finished == "nan":
                     return
 
-    def _prepare(self, data: torch.Tensor) -> torch.Tensor:
-        """Check the image tensor against the config and move it to the device once."""
+    def feed(self, data: torch.Tensor | BatchStream) -> Feed:
+        """uint8 images (N, C, S, S) in memory, or a BatchStream, as this rank's endless batches on the device."""
+        if isinstance(data, BatchStream):
+            probe = self._checked(next(data.batches), "streamed images").to(self.device)
+            draw, size = lambda: next(data.batches).to(self.device, non_blocking=True), data.size
+        else:
+            if not isinstance(data, torch.Tensor) or data.dtype != torch.uint8 or data.dim() != 4:
+                raise TrainError("Training data must be a uint8 tensor of images shaped (N, C, S, S).")
+            data = self._checked(data, "images").to(self.device).contiguous(memory_format=self._fmt)
+            pick = self._index_sampler(data.shape[0])
+            probe, draw, size = data, lambda: data[pick()], int(data.shape[0])
+        self.dataset_size = size
+        return Feed(probe, draw, size, self._fmt)
+
+    def _checked(self, images: torch.Tensor, what: str) -> torch.Tensor:
         c = self.config
-        if not isinstance(data, torch.Tensor) or data.dtype != torch.uint8 or data.dim() != 4:
-            raise TrainError("Training data must be a uint8 tensor of images shaped (N, C, S, S).")
-        if data.shape[0] < 1 or tuple(data.shape[1:]) != (c.nc, c.image_size, c.image_size):
-            raise TrainError(f"The images are {tuple(data.shape[1:])} but the settings expect "
+        if images.shape[0] < 1 or tuple(images.shape[1:]) != (c.nc, c.image_size, c.image_size):
+            raise TrainError(f"The {what} are {tuple(images.shape[1:])} but the settings expect "
                              f"({c.nc}, {c.image_size}, {c.image_size}).")
-        self.dataset_size = int(data.shape[0])
-        return data.to(self.device).contiguous(memory_format=self._fmt)
+        return images
 
-    def _as_float(self, images: torch.Tensor) -> torch.Tensor:
-        return images.float().mul_(2 / 255).sub_(1)
+    def _index_sampler(self, n: int) -> Callable[[], torch.Tensor]:
+        """Random batches with replacement (one process), or this rank's shard of each epoch."""
+        if self.parallel:
+            return self.parallel.index_sampler(n, self.local_batch, self.config.seed, self.device, self.step)
+        return lambda: torch.randint(0, n, (self.local_batch,), device=self.device, generator=self.rng)
 
-    def _batch(self, data: torch.Tensor) -> torch.Tensor:
-        """A random batch (with replacement) straight from the in-memory tensor, in [-1, 1]."""
-        idx = torch.randint(0, data.shape[0], (self.config.batch_size,), device=self.device, generator=self.rng)
-        return self._as_float(data[idx]).contiguous(memory_format=self._fmt)
-
-    def _due(self, clock: "_Clock") -> bool:
+    def _due(self, clock: _Clock) -> bool:
         c = self.config
-        return (self.step % c.sample_every == 0 or self.step % c.checkpoint_every == 0
-                or clock.since_flush() >= FLUSH_S)
+        if self.step % c.sample_every == 0 or self.step % c.checkpoint_every == 0:
+            return True
+        return self.step % self.parallel.flush_every == 0 if self.parallel else clock.since_flush() >= FLUSH_S
 
-    def _flush(self, pending: list, monitor: HealthMonitor, clock: "_Clock") -> list[TrainStep]:
+    def _flush(self, pending: list, monitor: HealthMonitor, clock: _Clock) -> list[TrainStep]:
         """One host sync for all pending steps -> records; samples/checkpoint when due; NaN guard."""
-        keys = ("loss_d", "loss_g", "d_x", "d_g_z")
-        rows = torch.stack([torch.stack([out[k].float() for k in keys]) for _, out, _ in pending]).tolist()
+        table = torch.stack([torch.stack([out[k].float() for k in METRIC_KEYS]) for _, out, _ in pending])
+        if self.parallel:  # one all_reduce per record: D-skip, NaN guard and health decide alike on every rank
+            table = self.parallel.average(table)
+        rows = table.tolist()
         steps = [(s, skip) for s, _, skip in pending]
         pending.clear()
         clock.flushed(self.step)
         records = []
-        for (step, skip), row in zip(steps, rows):
+        for (step, skip), row in zip(steps, rows, strict=True):
             if not all(map(_finite, row)):
                 return [self._rollback(step, clock)]
             rec = TrainStep(step, self.config.steps, *row, *clock.rates(step), skipped_d=skip)
@@ -278,7 +260,7 @@ class Trainer:
         if force or self.step % c.checkpoint_every == 0:
             self.save_checkpoint()
 
-    def _finish(self, pending: list, monitor: HealthMonitor, clock: "_Clock", why: str) -> Iterator[TrainStep]:
+    def _finish(self, pending: list, monitor: HealthMonitor, clock: _Clock, why: str) -> Iterator[TrainStep]:
         """Flush what is left, then a final record with samples and a checkpoint."""
         records = self._flush(pending, monitor, clock) if pending else []
         if records and records[-1].finished == "nan":
@@ -291,21 +273,19 @@ class Trainer:
         last.finished = why
         yield last
 
-    def _repeat_last(self, clock: "_Clock") -> TrainStep:
+    def _repeat_last(self, clock: _Clock) -> TrainStep:
         """A record for the current step when no step ran (stopped at once, or already done)."""
-        h = self.history[-1] if self.history else {"loss_d": 0.0, "loss_g": 0.0, "d_x": 0.0, "d_g_z": 0.0}
-        return TrainStep(self.step, self.config.steps, h["loss_d"], h["loss_g"], h["d_x"], h["d_g_z"],
-                         *clock.rates(self.step))
+        h = self.history[-1] if self.history else dict.fromkeys(METRIC_KEYS, 0.0)
+        return TrainStep(self.step, self.config.steps, *(h[k] for k in METRIC_KEYS), *clock.rates(self.step))
 
-    def _rollback(self, step: int, clock: "_Clock") -> TrainStep:
+    def _rollback(self, step: int, clock: _Clock) -> TrainStep:
         """A loss went NaN/inf: restore the last good checkpoint and report it."""
         good = self._good
         self._load_state(good)
         self.history = [h for h in self.history if h["step"] <= good.step]
         self._rewrite_metrics()
         log.warning("Non-finite loss at step %d; rolled back to step %d.", step, good.step)
-        rec = TrainStep(good.step, self.config.steps, float("nan"), float("nan"), float("nan"), float("nan"),
-                        *clock.rates(step))
+        rec = TrainStep(good.step, self.config.steps, *[float("nan")] * len(METRIC_KEYS), *clock.rates(step))
         rec.warning, rec.finished = NAN_ADVICE.format(step=good.step), "nan"
         return rec
 
@@ -345,7 +325,9 @@ class Trainer:
             adopt_optimizer_state(opt, self._fused)
             for group in opt.param_groups:  # the config rules (a resume may change them); the file's are old
                 group["lr"], group["betas"] = lr, (self.config.beta1, self.config.beta2)
-        if state.rng.numel() == self.rng.get_state().numel():
+        if self.parallel:  # the file holds rank 0's generator: each rank reseeds its own stream
+            self.rng.manual_seed(self._noise_seed(state.step))
+        elif state.rng.numel() == self.rng.get_state().numel():
             self.rng.set_state(state.rng)
         else:  # a CUDA generator's state does not fit a CPU one (and back): same seed, new stream
             log.warning("The checkpoint's noise generator comes from another kind of device (%s); "
@@ -363,25 +345,24 @@ class Trainer:
         lines = [r.metrics() for r in records]
         self.history.extend(lines)
         if self.out_dir:
-            self.out_dir.mkdir(parents=True, exist_ok=True)
-            with open(self.out_dir / METRICS_FILE, "a", encoding="utf-8") as fh:
-                fh.writelines(json.dumps(line) + "\n" for line in lines)
+            append_metrics(self.out_dir, lines)
 
     def _rewrite_metrics(self) -> None:
         if self.out_dir:
-            text = "".join(json.dumps(h) + "\n" for h in self.history)
-            (self.out_dir / METRICS_FILE).write_text(text, encoding="utf-8")
+            write_metrics(self.out_dir, self.history)
 
     @classmethod
     def resume(cls, checkpoint_dir: Path | str, device: torch.device | str = "cpu", steps: int | None = None,
-               out_dir: Path | None = None, changes: dict | None = None) -> "Trainer":
-        """Continue a run from `checkpoint_dir`: its step and loss history, its config with optionally
-        more steps and `changes` to the settings in TUNABLE_ON_RESUME (others raise TrainError)."""
+               out_dir: Path | None = None, changes: dict | None = None,
+               parallel: ParallelHook | None = None) -> Trainer:
+        """Continue a run from `checkpoint_dir` (written by any number of ranks): its step and loss history,
+        its config with optionally more steps and `changes` to the settings in TUNABLE_ON_RESUME (others
+        raise TrainError). Under torchrun every rank reads the same file: identical weights and optimisers."""
         state = load_checkpoint(Path(checkpoint_dir))
         config = resumed_config(TrainConfig.from_dict(state.config), steps, changes)
-        trainer = cls(config, device=device, out_dir=Path(out_dir or checkpoint_dir))
+        trainer = cls(config, device=device, out_dir=Path(out_dir or checkpoint_dir), parallel=parallel)
         trainer._load_state(state)
-        trainer._good = state
+        trainer._good = copy.deepcopy(state)  # the optimisers may share its tensors (Adam's step counts)
         trainer.history = [h for h in read_metrics(Path(checkpoint_dir)) if h["step"] <= state.step]
         trainer._rewrite_metrics()
         if trainer.history:
@@ -397,14 +378,6 @@ class Trainer:
         card = model_card(self.config.to_dict(), self.dataset_size, self.step, "samples.png", data_credit, licence)
         write_card(directory, card, grid)
         return directory
-
-
-def read_metrics(directory: Path) -> list[dict]:
-    """The metrics.jsonl lines of a run folder (empty when there is none)."""
-    path = directory / METRICS_FILE
-    if not path.is_file():
-        return []
-    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
 
 
 def _finite(value: float) -> bool:
