@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import time
+from itertools import pairwise
 
 import numpy as np
 import pytest
@@ -44,7 +45,8 @@ def wait_in_page(page) -> None:
     deadline = time.monotonic() + READY_TIMEOUT_S
     while time.monotonic() < deadline:
         status = page.evaluate("window.atelierExplore && window.atelierExplore.status()")
-        if status and status["models"] and all(status["models"].values()) and status["views"]["main"]["shown"]:
+        views = (status or {}).get("views", {})
+        if status and status["models"] and all(status["models"].values()) and views["main"]["shown"]:
             return
         page.wait_for_timeout(250)
     raise AssertionError(f"the model never loaded in the page: {page.evaluate('window.atelierExplore.log')}")
@@ -52,7 +54,8 @@ def wait_in_page(page) -> None:
 
 def canvas_rgb(page, view: str = "main") -> np.ndarray:
     """The on-screen canvas's pixels (H, W, 3)."""
-    data = page.evaluate("""(view) => { const c = document.querySelector(`canvas.atelier-page-render[data-view=${view}]`);
+    data = page.evaluate("""(view) => {
+        const c = document.querySelector(`canvas.atelier-page-render[data-view=${view}]`);
         return [c.width, Array.from(c.getContext('2d').getImageData(0, 0, c.width, c.height).data)]; }""", view)
     size, values = data
     return np.array(values, dtype=np.uint8).reshape(size, size, 4)[:, :, :3]
@@ -73,7 +76,7 @@ def test_a_drag_is_drawn_in_the_page_without_server_calls(page, artifacts_dir):
     values = [round(-1.5 + 0.05 * i, 2) for i in range(60)]
     digests = page.evaluate(DRAG, ["#explore-direction-2 input[type=range]", values])
     assert calls == [], f"server calls during the drag: {calls}"
-    assert len(digests) == 60 and all(a != b for a, b in zip(digests, digests[1:]))
+    assert len(digests) == 60 and all(a != b for a, b in pairwise(digests))
     shot = page.screenshot(clip={"x": 0, "y": 0, "width": 1280, "height": 900})
     (artifacts_dir / "explore-page-drag.png").write_bytes(shot)
     save_readme_screenshot(shot, "screenshot-explore-page.png", colors=128, width=640)
@@ -102,7 +105,7 @@ def test_the_scrub_slider_is_drawn_in_the_page(page):
     calls: list[str] = []
     page.on("request", lambda r: calls.append(r.url) if r.url.startswith(origin) else None)
     digests = page.evaluate(DRAG, ["#explore-t input[type=range]", [i / 20 for i in range(1, 21)], "scrub"])
-    assert calls == [] and all(a != b for a, b in zip(digests, digests[1:]))
+    assert calls == [] and all(a != b for a, b in pairwise(digests))
 
 
 def test_without_the_page_model_the_server_renders(page):

@@ -62,7 +62,7 @@ def test_a_tarball_with_another_hash_or_without_a_file_is_refused(tmp_path, vend
     files = stand_in_files()
     del files["package/dist/ort-wasm-simd-threaded.wasm"]
     data = package_tarball(tmp_path / "short.tgz", files)
-    with pytest.raises(runtime.RuntimeUnavailable, match="has no dist/ort-wasm-simd-threaded.wasm"):
+    with pytest.raises(runtime.RuntimeUnavailable, match=r"has no dist/ort-wasm-simd-threaded\.wasm"):
         runtime.fetch((tmp_path / "short.tgz").as_uri(), runtime.integrity_of(data))
     with pytest.raises(runtime.RuntimeUnavailable, match="Could not download"):
         runtime.fetch((tmp_path / "missing.tgz").as_uri(), runtime.INTEGRITY)

@@ -53,7 +53,7 @@ def runtime_dir() -> Path:
 def is_ready(folder: Path | None = None) -> bool:
     """Whether every needed file and the provenance stamp are there."""
     folder = folder or runtime_dir()
-    return all((folder / name).is_file() for name in FILES + (STAMP,))
+    return all((folder / name).is_file() for name in (*FILES, STAMP))
 
 
 def integrity_of(data: bytes) -> str:

@@ -203,10 +203,8 @@ def _final(G: nn.Module, loss: ReconstructionLoss, z: torch.Tensor, config: Proj
 def run(G: nn.Module, image: Image.Image, config: ProjectionConfig = ProjectionConfig(),
         stop: threading.Event | None = None, backbone: VGGFeatures | None = None) -> ProjectionProgress:
     """Run `project` to the end; the final record."""
-    record = None
-    for record in project(G, image, config, stop, backbone):
-        pass
-    return record
+    *_, last = project(G, image, config, stop, backbone)
+    return last
 
 
 def distance(G: nn.Module, z: torch.Tensor, image: Image.Image, config: ProjectionConfig = ProjectionConfig(),
