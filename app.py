@@ -54,16 +54,20 @@ def build_demo(ctx: AppContext | None = None) -> gr.Blocks:
 MAX_UPLOAD = "500mb"  # per file; ingest applies its own finer caps
 
 
-def serve(demo: gr.Blocks, server_name: str, server_port: int, **launch_kwargs) -> None:
-    """Enable the queue and launch with the app's limits (used by main() and the tests)."""
+def serve(demo: gr.Blocks, server_name: str, server_port: int, in_page: bool | None = None,
+          **launch_kwargs) -> None:
+    """Enable the queue and launch with the app's limits (used by main() and the tests).
+    in_page: Explore draws slider moves in the browser (default: unless $ATELIER_IN_PAGE is 0)."""
     # show_error: the message of every refused input reaches the visitor and API clients.
     demo.queue(default_concurrency_limit=4, max_size=64)
-    # In-page rendering: the runtime and the exported models are public (only those folders), served
-    # pre-compressed with immutable caching by a middleware; the page's script goes in the head.
-    gr.set_static_paths(assets.public_roots())
+    if serving.in_page_enabled() if in_page is None else in_page:
+        # Only the runtime's and the published files' folders become public; a middleware serves them
+        # pre-compressed with immutable caching, and the page's script goes into the head.
+        gr.set_static_paths(assets.public_roots())
+        launch_kwargs = {"head": serving.head_html(), "app_kwargs": {"middleware": [serving.middleware()]},
+                         **launch_kwargs}
     demo.launch(server_name=server_name, server_port=server_port, max_file_size=MAX_UPLOAD,
-                footer_links=["api", "gradio", "settings"], show_error=True, head=serving.head_html(),
-                app_kwargs={"middleware": [serving.middleware()]}, **launch_kwargs)
+                footer_links=["api", "gradio", "settings"], show_error=True, **launch_kwargs)
 
 
 def main() -> None:

@@ -12,6 +12,7 @@ there changes with its content (a hash or a pinned version). Everything else pas
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from pathlib import Path
 from urllib.parse import unquote
@@ -82,6 +83,11 @@ class PrecompressedFiles:
         media_type = MEDIA_TYPES.get(path.suffix, "application/octet-stream")
         response = FileResponse(body, media_type=media_type, headers=headers, content_disposition_type="inline")
         await response(scope, receive, send)
+
+
+def in_page_enabled() -> bool:
+    """Whether Explore draws in the browser: yes unless $ATELIER_IN_PAGE is 0 (server renders only)."""
+    return os.environ.get("ATELIER_IN_PAGE", "1").strip().lower() not in ("0", "false", "no", "off")
 
 
 def middleware() -> Middleware:
