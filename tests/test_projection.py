@@ -63,10 +63,29 @@ def test_the_loss_falls_and_progress_is_reported(backbone):
 def test_more_starts_never_end_worse(backbone):
     G = tiny(1)
     photo = picture_of(G, 77)
-    one = P.run(G, photo, P.ProjectionConfig(steps=20, starts=1, **FAST), backbone=backbone)
-    four = P.run(G, photo, P.ProjectionConfig(steps=20, starts=4, **FAST), backbone=backbone)
+    one = P.run(G, photo, P.ProjectionConfig(steps=20, starts=1, narrow_after=1.0, **FAST), backbone=backbone)
+    four = P.run(G, photo, P.ProjectionConfig(steps=20, starts=4, narrow_after=1.0, **FAST), backbone=backbone)
     # The 4 starts include the single run's start, optimised identically (rows are independent).
     assert four.loss <= one.loss + 1e-5
+
+
+def test_narrowing_to_one_start_goes_on_exactly_as_before():
+    target = torch.randn(4, 6, generator=torch.Generator().manual_seed(0))
+    z = torch.zeros(4, 6, requires_grad=True)
+    optimiser = torch.optim.Adam([z], lr=0.1)
+
+    def step(z, optimiser, target):
+        optimiser.zero_grad()
+        (z - target).pow(2).sum().backward()  # separable, like the projection's per-start losses
+        optimiser.step()
+
+    for _ in range(5):
+        step(z, optimiser, target)
+    kept, narrowed = P.keep_one_start(z, optimiser, 2, 0.1)
+    for _ in range(5):
+        step(z, optimiser, target)
+        step(kept, narrowed, target[2:3])
+    assert torch.equal(kept.detach(), z.detach()[2:3])
 
 
 def test_the_starts_are_the_best_candidates(backbone):

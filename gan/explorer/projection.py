@@ -9,7 +9,8 @@ layers weigh alike; the backbone is `vgg16-hed` from common.backbones). A small 
 |z|^2 / nz near 1, where N(0, I) latents live, so the result still behaves under the sliders.
 
 Inversion is not convex: we score `candidates` random latents once, optimise the best `starts`
-of them together as one batch (Adam), and keep the start that ends lowest. Progress comes as
+of them together as one batch (Adam), and after `narrow_after` of the steps go on with the lowest
+one only (successive halving in one cut: most of the time goes to the start that wins). Progress comes as
 `ProjectionProgress` records, yielded every `report_every` steps; a `threading.Event` stops the
 run early with the best latent so far. Works for any Generator (any nz, 32/64/128 px, 1 or 3
 channels) on any device.
@@ -43,6 +44,7 @@ class ProjectionConfig:
     steps_max: int = 500
     starts: int = 4  # latents optimised together; the best one wins
     candidates: int = 64  # random latents scored once to pick the starts
+    narrow_after: float = 0.25  # after this share of the steps only the best start goes on (1: never)
     lr: float = 0.08
     pixel_weight: float = 1.0
     perceptual_weight: float = 0.5
@@ -62,6 +64,8 @@ class ProjectionConfig:
             raise ValueError("The learning rate must be positive and the loss weights 0 or more.")
         if self.pixel_weight == 0 and self.perceptual_weight == 0:
             raise ValueError("At least one of the pixel and perceptual weights must be above 0.")
+        if not 0.0 < self.narrow_after <= 1.0:
+            raise ValueError(f"narrow_after must lie in (0, 1], got {self.narrow_after}.")
         if self.report_every < 1:
             raise ValueError(f"report_every must be at least 1, got {self.report_every}.")
 
@@ -111,14 +115,16 @@ class ReconstructionLoss(nn.Module):
         """VGG wants 3 channels: a grey picture is repeated."""
         return images.expand(-1, 3, -1, -1) if images.shape[1] == 1 else images
 
-    def forward(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """(pixel, perceptual), each of shape (N,), for images (N, C, S, S) in 0..1."""
+    def forward(self, images: torch.Tensor,
+                features: dict[str, torch.Tensor] | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """(pixel, perceptual), each of shape (N,), for images (N, C, S, S) in 0..1 (and their
+        features, when the caller computed them once for several targets)."""
         pixel = (images - self.target).pow(2).mean(dim=(1, 2, 3))
         if self.config.perceptual_weight == 0:
             return pixel, torch.zeros_like(pixel)
-        got = self.features(self.rgb(images))
-        perceptual = sum((got[n] - self.wanted[n]).pow(2).mean(dim=(1, 2, 3)) / self.scale[n] for n in got)
-        return pixel, perceptual / len(got)
+        got = features if features is not None else self.features(self.rgb(images))
+        perceptual = sum((got[n] - self.wanted[n]).pow(2).mean(dim=(1, 2, 3)) / self.scale[n] for n in self.wanted)
+        return pixel, perceptual / len(self.wanted)
 
     def total(self, pixel: torch.Tensor, perceptual: torch.Tensor) -> torch.Tensor:
         """The weighted sum the optimisation minimises (without the prior)."""
@@ -155,24 +161,44 @@ def project(G: nn.Module, image: Image.Image, config: ProjectionConfig = Project
     G.requires_grad_(False)
     z = pick_starts(G, loss, config, device).clone().requires_grad_(True)
     optimiser = torch.optim.Adam([z], lr=config.lr)
+    narrow_at = max(1, round(config.narrow_after * config.steps))
     step, stopped = 0, False
-    best = None
     while step < config.steps:
-        pixel, perceptual = loss(images_of(G, z))
-        total = loss.total(pixel, perceptual)
-        optimiser.zero_grad(set_to_none=True)
-        (total + config.prior_weight * prior_penalty(z)).sum().backward()
-        best = _best(z, pixel, perceptual, total)
-        optimiser.step()
-        with torch.no_grad():
-            z.clamp_(-MAX_LATENT, MAX_LATENT)  # a recipe holds |z_i| <= MAX_LATENT
+        total, best = _step(G, loss, z, optimiser, config)
         step += 1
+        if step == narrow_at and z.shape[0] > 1:
+            z, optimiser = keep_one_start(z, optimiser, int(total.argmin()), config.lr)
         stopped = stop is not None and stop.is_set()
         if stopped or step == config.steps:
             break
         if step % config.report_every == 0:
             yield _record(best, step, config.steps, started)
     yield _final(G, loss, z, config, step, started, stopped)
+
+
+def _step(G: nn.Module, loss: ReconstructionLoss, z: torch.Tensor, optimiser: torch.optim.Optimizer,
+          config: ProjectionConfig) -> tuple[torch.Tensor, tuple]:
+    """One Adam step on every start; (each start's loss before the step, the best start's record)."""
+    pixel, perceptual = loss(images_of(G, z))
+    total = loss.total(pixel, perceptual)
+    optimiser.zero_grad(set_to_none=True)
+    (total + config.prior_weight * prior_penalty(z)).sum().backward()
+    best = _best(z, pixel, perceptual, total)
+    optimiser.step()
+    with torch.no_grad():
+        z.clamp_(-MAX_LATENT, MAX_LATENT)  # a recipe holds |z_i| <= MAX_LATENT
+    return total.detach(), best
+
+
+def keep_one_start(z: torch.Tensor, optimiser: torch.optim.Adam, index: int,
+              lr: float) -> tuple[torch.Tensor, torch.optim.Adam]:
+    """Go on with start `index` only, with its Adam moments (the rows are independent)."""
+    state = optimiser.state[z]
+    kept = z.detach()[index: index + 1].clone().requires_grad_(True)
+    narrowed = torch.optim.Adam([kept], lr=lr)
+    narrowed.state[kept] = {"step": state["step"].clone(), "exp_avg": state["exp_avg"][index: index + 1].clone(),
+                            "exp_avg_sq": state["exp_avg_sq"][index: index + 1].clone()}
+    return kept, narrowed
 
 
 def _best(z: torch.Tensor, pixel: torch.Tensor, perceptual: torch.Tensor, total: torch.Tensor) -> tuple:
@@ -218,12 +244,32 @@ def distance(G: nn.Module, z: torch.Tensor, image: Image.Image, config: Projecti
     return torch.cat([p for p, _ in parts]).cpu(), torch.cat([q for _, q in parts]).cpu()
 
 
-def nearest_seed(G: nn.Module, image: Image.Image, seeds: int, config: ProjectionConfig = ProjectionConfig(),
-                 backbone: VGGFeatures | None = None) -> tuple[int, float, float]:
-    """The seed among 0..seeds-1 whose picture is closest (by the same loss): (seed, pixel, perceptual)."""
+def nearest_seeds(G: nn.Module, images: list[Image.Image], seeds: int, config: ProjectionConfig = ProjectionConfig(),
+                  backbone: VGGFeatures | None = None) -> list[tuple[int, float, float]]:
+    """For each photo, the seed among 0..seeds-1 whose picture is closest by the same loss:
+    (seed, pixel, perceptual). The seeds' pictures and features are computed once for all photos."""
     from gan.explorer.latent import sample_z
 
-    pixel, perceptual = distance(G, sample_z(list(range(seeds)), G.cfg.nz), image, config, backbone)
-    total = config.pixel_weight * pixel + config.perceptual_weight * perceptual
-    best = int(total.argmin())
-    return best, float(pixel[best]), float(perceptual[best])
+    device = next(G.parameters()).device
+    backbone = backbone or load_backbone(config.backbone, device)
+    losses = [ReconstructionLoss(prepare_target(im, G.cfg.image_size, G.cfg.nc).to(device), backbone, config).to(device)
+              for im in images]
+    parts: list[list[tuple[torch.Tensor, torch.Tensor]]] = [[] for _ in images]
+    with torch.no_grad():
+        for chunk in sample_z(list(range(seeds)), G.cfg.nz).split(64):
+            pictures = images_of(G, chunk.to(device))
+            features = losses[0].features(ReconstructionLoss.rgb(pictures))
+            for loss, found in zip(losses, parts, strict=True):
+                found.append(tuple(t.cpu() for t in loss(pictures, features)))
+    best = []
+    for loss, found in zip(losses, parts, strict=True):
+        pixel, perceptual = torch.cat([p for p, _ in found]), torch.cat([q for _, q in found])
+        i = int(loss.total(pixel, perceptual).argmin())
+        best.append((i, float(pixel[i]), float(perceptual[i])))
+    return best
+
+
+def nearest_seed(G: nn.Module, image: Image.Image, seeds: int, config: ProjectionConfig = ProjectionConfig(),
+                 backbone: VGGFeatures | None = None) -> tuple[int, float, float]:
+    """The seed among 0..seeds-1 whose picture is closest to one photo: (seed, pixel, perceptual)."""
+    return nearest_seeds(G, [image], seeds, config, backbone)[0]
