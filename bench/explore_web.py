@@ -79,6 +79,55 @@ DRAG = """async ([selector, server, moves]) => {
 }"""
 
 
+# Sets sliders, waits for the page's drawing and the server's settled render of the same recipe, and
+# compares the two pictures pixel by pixel: [largest 8-bit difference, values differing, values].
+AGREE = """async (moves) => {
+  const A = window.atelierExplore;
+  A.forceServer = false;
+  A.settleMs = 250;
+  const img = () => document.querySelector('#explore-picture img');
+  const before = img().src;
+  for (const [selector, value] of moves) {
+    const range = document.querySelector(selector);
+    range.value = String(value);
+    range.dispatchEvent(new Event('input', {bubbles: true}));
+  }
+  const t0 = performance.now();
+  while ((img().src === before || !img().complete) && performance.now() - t0 < 60000)
+    await new Promise((r) => setTimeout(r, 20));
+  await new Promise((r) => setTimeout(r, 200));
+  const page = document.querySelector('canvas.atelier-page-render[data-view=main]');
+  const server = document.createElement('canvas');
+  server.width = img().naturalWidth; server.height = img().naturalHeight;
+  server.getContext('2d').drawImage(img(), 0, 0);
+  const a = page.getContext('2d').getImageData(0, 0, page.width, page.height).data;
+  const b = server.getContext('2d').getImageData(0, 0, server.width, server.height).data;
+  if (a.length !== b.length) return null;
+  let worst = 0, differ = 0, n = 0;
+  for (let i = 0; i < a.length; i++) {
+    if (i % 4 === 3) continue;
+    const d = Math.abs(a[i] - b[i]);
+    worst = Math.max(worst, d); differ += d > 0; n += 1;
+  }
+  return [worst, differ, n];
+}"""
+
+
+def agreement(page, n: int) -> tuple[int, int, int]:
+    """Page against server over n recipes (truncation and three directions moved): totals."""
+    import random
+
+    rng = random.Random(0)
+    worst = differ = total = 0
+    for _ in range(n):
+        moves = [["#explore-truncation input[type=range]", round(rng.uniform(0.5, 1.5), 2)]]
+        moves += [[f"#explore-direction-{d} input[type=range]", round(rng.uniform(-3, 3), 2)] for d in (1, 2, 4)]
+        found = page.evaluate(AGREE, moves)
+        if found:
+            worst, differ, total = max(worst, found[0]), differ + found[1], total + found[2]
+    return worst, differ, total
+
+
 def percentile(samples: list[float], q: int) -> float:
     """q-th percentile by linear interpolation."""
     return statistics.quantiles(samples, n=100, method="inclusive")[q - 1]
@@ -188,6 +237,7 @@ def measure(quick: bool) -> list[dict]:
             first = visit(context, url)
             first["page"].close()
             again = visit(context, url)
+            agree = agreement(again["page"], 4 if quick else 20)
             ours, ref = latency(again["page"], 10 if quick else 40)
             page_drag = again["page"].evaluate(DRAG, [SLIDER, False, 120])
             server_drag = again["page"].evaluate(DRAG, [SLIDER, True, 120])
@@ -196,7 +246,15 @@ def measure(quick: bool) -> list[dict]:
     finally:
         demo.close()
         plain.close()
-    return rows(first, again, ours, ref, page_drag, server_drag, pictures)
+    return [*rows(first, again, ours, ref, page_drag, server_drag, pictures), agreement_row(agree)]
+
+
+def agreement_row(agree: tuple[int, int, int]) -> dict:
+    """How closely the page's picture matches the server's render of the same recipe."""
+    worst, differ, total = agree
+    return {"what": "page vs server render, same recipes: 8-bit values that differ",
+            "ours": round(100 * differ / total, 2), "reference": None, "unit": "%", "device": "chromium",
+            "note": f"largest difference {worst} level(s) of 255, over {total // (512 * 512 * 3)} recipes at 512 px"}
 
 
 def rows(first, again, ours, ref, page_drag, server_drag, pictures) -> list[dict]:

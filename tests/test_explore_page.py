@@ -122,3 +122,38 @@ def test_without_the_page_model_the_server_renders(page):
     hidden = page.evaluate("""() => [...document.querySelectorAll('canvas.atelier-page-render')]
         .every((c) => c.style.visibility !== 'visible')""")
     assert hidden
+
+
+def test_a_photo_projected_in_the_page_becomes_the_current_picture(page, artifacts_dir, tmp_path):
+    import json
+
+    from PIL import ImageOps
+
+    photo = tmp_path / "face.png"
+    face = Image.open("assets/content/astronaut.jpg").crop((150, 40, 290, 180))
+    ImageOps.contain(face, (128, 128)).save(photo)
+    page.locator("#explore-picture img").first.wait_for(timeout=60_000)
+    page.get_by_text("Your photo in the latent space (projection)").click()
+    page.locator("#explore-photo input[type=file]").set_input_files(str(photo))
+    steps = page.locator("#explore-projection-steps input[type=number]")
+    steps.fill("20")
+    steps.press("Enter")
+    page.get_by_role("button", name="Find my photo in the latent space").click()
+    status = page.locator("#explore-projection-status")
+    deadline = time.monotonic() + 300
+    while "Done 20/20" not in status.inner_text() and time.monotonic() < deadline:
+        page.wait_for_timeout(250)
+    assert "Done 20/20" in status.inner_text()
+    recipe = page.locator("#explore-recipe textarea, #explore-recipe .cm-content").first
+    deadline = time.monotonic() + 60
+    while '"z"' not in recipe.inner_text() and time.monotonic() < deadline:
+        page.wait_for_timeout(250)
+    assert len(json.loads(recipe.inner_text())["z"]) == 100
+    page.wait_for_timeout(500)
+    page.locator("#explore-photo").scroll_into_view_if_needed()
+    page.mouse.wheel(0, -140)  # the panel's heading and its honest note above the photo
+    page.wait_for_timeout(300)
+    top = page.locator("#explore-photo").bounding_box()["y"] - 140
+    shot = page.screenshot(clip={"x": 0, "y": max(0, top), "width": 1280, "height": 560})
+    (artifacts_dir / "explore-projection.png").write_bytes(shot)
+    save_readme_screenshot(shot, "screenshot-projection.png", colors=128, width=640)

@@ -46,6 +46,8 @@ def test_a_photo_is_cropped_to_the_centre_and_resized():
     assert torch.allclose(target[0, :, 16, 16], torch.tensor([0.0, 0.0, 1.0]))
     grey = P.prepare_target(photo, 64, 1)
     assert grey.shape == (1, 1, 64, 64)
+    clear = Image.new("RGBA", (40, 40), (255, 0, 0, 0))  # transparent: white, as training images are
+    assert torch.equal(P.prepare_target(clear, 32, 3), torch.ones(1, 3, 32, 32))
     with pytest.raises(ValueError, match="megapixels"):
         P.prepare_target(Image.new("L", (8000, 6000)), 32, 1)
 

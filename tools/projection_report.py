@@ -2,7 +2,8 @@
 
 For each picture: the projection (default ProjectionConfig, timed), the nearest of seeds 0..999 by the
 same loss, their pixel and perceptual distances to the photo, and a panel row:
-input | nearest seed | projection | projection moved along a direction.
+input | nearest seed | projection | projection moved along a direction (faces: direction 1 at +2,
+which turns the head; emoji: direction 1 at -1, a warmer yellow).
 Pictures: the three photos of assets/content and a close crop of the astronaut's face for the faces
 model; three Noto Emoji faces (the emoji model's training data) for the emoji model; and for each
 model one of its own samples from a seed outside 0..999 (a picture it can surely make).
@@ -28,7 +29,7 @@ from gan.explorer import zoo
 ROOT = Path(__file__).resolve().parent.parent
 EMOJI = Path(os.environ.get("ATELIER_EMOJI_DIR", "/work/data/emoji-faces"))
 TILE = 96
-EDIT = (0, 2.0)  # direction 1, +2 prior standard deviations
+EDITS = {"dcgan-faces-64": (0, 2.0), "dcgan-emoji-64": (0, -1.0)}  # (direction index, value) for the last column
 
 
 def pictures(model_id: str, G) -> list[tuple[str, Image.Image]]:
@@ -64,7 +65,8 @@ def measure(model_id: str, steps: int, seeds: int) -> tuple[list[dict], list[lis
         rows.append({"model": model_id, "picture": name, "seconds": seconds, "seed": seed,
                      "seed_pixel": seed_pixel, "seed_perceptual": seed_perceptual,
                      "pixel": result.pixel, "perceptual": result.perceptual})
-        edited = L.edit_z(result.z, L.Recipe(directions=(0.0,) * EDIT[0] + (EDIT[1],)), loaded.directions)
+        index, value = EDITS[model_id]
+        edited = L.edit_z(result.z, L.Recipe(directions=(0.0,) * index + (value,)), loaded.directions)
         target = P.prepare_target(photo, G.cfg.image_size, G.cfg.nc)[0]
         pics = L.generate(G, torch.cat([L.sample_z(seed, G.cfg.nz), result.z, edited]))
         panel.append([tile(target), *(tile(p) for p in pics)])

@@ -375,7 +375,7 @@ def _build_picture(w: _Widgets) -> None:
     w.page_model, w.page_latent, w.sync = page.build_carriers()
     w.projected = gr.State(None)
     w.recipe = gr.Code(label="Recipe (copy, download, or paste one and press Load)", language="json",
-                       interactive=True, lines=3, max_lines=8, wrap_lines=True)
+                       interactive=True, lines=3, max_lines=8, wrap_lines=True, elem_id="explore-recipe")
     with gr.Row():
         w.load_recipe = gr.Button("Load recipe")
         w.recipe_file = gr.UploadButton("Load recipe file (.json)", file_types=[".json"], type="filepath")

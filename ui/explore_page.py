@@ -38,7 +38,8 @@ class PageWidgets:
 
 
 def build_carriers() -> tuple[gr.JSON, gr.JSON, gr.Button]:
-    """The main picture's hidden carriers (build them anywhere in the tab)."""
+    """The main picture's hidden carriers and the line saying where slider moves are drawn (under the picture)."""
+    gr.HTML('<div id="explore-page-status-text" class="atelier-page-status"></div>', padding=False)
     model = gr.JSON(visible=False, elem_id="explore-page-model")
     latent = gr.JSON(visible=False, elem_id="explore-page-latent")
     sync = gr.Button("Render on the server", visible="hidden", elem_id=SYNC_ID)

@@ -51,7 +51,8 @@ def build_panel() -> ProjectWidgets:
             result = gr.Image(label="Closest picture the model can make", type="filepath", interactive=False,
                               height=260, elem_id="explore-projection", format="png")
         with gr.Row():
-            steps = gr.Slider(10, CONFIG.steps_max, value=CONFIG.steps, step=10, label="Steps (more: closer, slower)")
+            steps = gr.Slider(10, CONFIG.steps_max, value=CONFIG.steps, step=10, label="Steps (more: closer, slower)",
+                              elem_id="explore-projection-steps")
             run = gr.Button("Find my photo in the latent space", variant="primary")
             stop = gr.Button("Stop", variant="stop")
         status = gr.Markdown(elem_id="explore-projection-status")

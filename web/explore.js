@@ -18,6 +18,7 @@ const live = new Map();      // model key -> InferenceSession, once loaded
 const views = new Map();     // view name -> view state
 let ortModule = null;
 let models = {};             // model key -> description from the server
+let current = null;          // key of the model the picture shows
 const wasmOk = typeof WebAssembly === "object" && typeof WebAssembly.instantiate === "function";
 
 const api = {
@@ -32,6 +33,21 @@ window.atelierExplore = api;
 function note(message) {
   api.log.push(message);
   console.info(`[atelier] ${message}`);
+}
+
+function say(text) {
+  // The line under the picture that tells where slider moves are drawn (ui/explore_page.py).
+  const line = document.getElementById("explore-page-status-text");
+  if (line) line.textContent = text;
+}
+
+function describe(info) {
+  if (!wasmOk) return "Your browser lacks WebAssembly: slider moves are rendered on the server.";
+  if (info.status === "refused") return `This model is rendered on the server only: ${info.reason}`;
+  if (!info.runtime) return "Slider moves are rendered on the server (the in-browser runtime is not available here).";
+  return live.has(info.key) ? "Slider moves are drawn in your browser; the server renders the picture you "
+                              + "download once the sliders rest."
+                            : "Slider moves are rendered on the server while the model loads into your browser…";
 }
 
 function status() {
@@ -86,10 +102,12 @@ function load(info) {
                                                                   graphOptimizationLevel: "all"});
         live.set(info.key, {session, ort});
         note(`model ${info.model} renders in the page (loaded in ${Math.round(performance.now() - started)} ms)`);
+        if (current === info.key) say(describe(info));
         for (const view of views.values()) if (view.lastValues) request(view, view.lastValues, null);
         return session;
       } catch (err) {
         note(`model ${info.model} stays on the server: ${err}`);
+        if (current === info.key) say(`Slider moves are rendered on the server (the model could not load here: ${err}).`);
         return null;
       }
     })());
@@ -270,6 +288,7 @@ function input(name, imageId, syncId, values, settle) {
   // sliders rest, let the server render once too (the recipe and downloads follow).
   const inputAt = performance.now();
   const view = viewFor(name, imageId, syncId);
+  model(values.model);
   if (!request(view, values, inputAt)) {
     api.frames.push({view: name, inputAt, drawnAt: null, where: "server"});
     clickSync(view);
@@ -284,16 +303,16 @@ function input(name, imageId, syncId, values, settle) {
 function latent(name, imageId, syncId, values) {
   // The server drew a picture (start, seed, reset, recipe, model, projection): show the same here.
   const view = viewFor(name, imageId, syncId);
-  if (values.model && values.model.key) {
-    models[values.model.key] = values.model;
-    load(values.model);
-  }
+  model(values.model);
   request(view, values, null);
 }
 
 function model(info) {
-  if (info && info.key) {
-    models[info.key] = info;
-    load(info);
+  if (!info || !info.key) return;
+  models[info.key] = info;
+  if (current !== info.key) {
+    current = info.key;
+    say(describe(info));
   }
+  load(info);
 }
