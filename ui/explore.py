@@ -332,7 +332,8 @@ class _Explore:
         """Page load: this session's model choices, slider labels, the first image, the scrub's seeds."""
         recipe = L.Recipe(model=zoo.pretrained_ids()[0], size=512)
         scrub = self.render(replace(recipe, size=256), request)  # t = 0: the current picture
-        return [*self.state_updates(recipe, request), self.on_ends(recipe.model, 1, -1, request), scrub]
+        *controls, image, text = self.state_updates(recipe, request)
+        return [*controls, self.on_ends(recipe.model, 1, -1, request), scrub, image, text]
 
 
 def _direction_label(index: int, share: list[float]) -> str:
@@ -501,4 +502,4 @@ def build_explore_tab(ctx: AppContext) -> ExploreHandles:
     _wire(ex, w)
     _wire_projection(ex, w, project)
     return ExploreHandles(model=w.model, choices=ex.choices, on_start=ex.on_start,
-                          start_outputs=[*w.all_controls(), w.ends, w.scrub])
+                          start_outputs=[*w.all_controls()[:-2], w.ends, w.scrub, w.image, w.recipe])
