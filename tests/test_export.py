@@ -143,6 +143,9 @@ def test_page_models_export_in_the_background_and_publish_compressed(tmp_path, m
     assert published.with_name(published.name + ".gz").is_file()
     assert info["nz"] == 8 and len(info["directions"]) == SMALL.k and len(info["directions"][0]) == 8
     assert info["directions"][0] == loaded.directions.vectors[0].tolist()  # exact float32 values
+    published.unlink()  # swept after a day unused: asked for again, it is published again
+    assert models.describe("upload:tiny", loaded)["status"] == pagemodels.PENDING
+    assert wait_status(models, "upload:tiny", loaded)["status"] == pagemodels.READY and published.is_file()
 
 
 def test_a_refused_model_and_an_offline_runtime_keep_the_server_path(tmp_path, monkeypatch, caplog):

@@ -150,3 +150,22 @@ def test_the_app_serves_the_runtime_and_its_script_with_cache_headers(app_url):
     with urllib.request.urlopen(f"{app_url}config", timeout=60) as response:
         head = json.load(response)["head"]  # what Gradio puts into the page's <head>
     assert head == f'<script type="module" src="{serving.script_url()}"></script>'
+
+
+def test_old_published_files_are_swept_but_not_the_one_in_use(tmp_path):
+    import os
+    import time
+
+    folder = tmp_path / "models"
+    folder.mkdir()
+    old, used, fresh = folder / "generator-a.onnx", folder / "generator-b.onnx", folder / "generator-c.onnx"
+    for path in (old, used, fresh, folder / "generator-a.onnx.br", folder / "generator-b.onnx.br"):
+        path.write_bytes(b"x")
+    day_ago = time.time() - 2 * 24 * 3600
+    for path in folder.iterdir():
+        os.utime(path, (day_ago, day_ago))
+    os.utime(fresh, None)
+    assets.touch(used)  # the page model in use is touched whenever it is described
+    gone = assets.sweep(folder, 24 * 3600)
+    assert sorted(p.name for p in gone) == ["generator-a.onnx", "generator-a.onnx.br"]
+    assert sorted(p.name for p in folder.iterdir()) == ["generator-b.onnx", "generator-b.onnx.br", "generator-c.onnx"]

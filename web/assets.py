@@ -16,6 +16,7 @@ import hashlib
 import logging
 import os
 import secrets
+import time
 from pathlib import Path
 
 log = logging.getLogger(__name__)
@@ -105,3 +106,32 @@ def publish_file(source: Path, folder: str, name: str, brotli_quality: int = 5) 
     if path.suffix in COMPRESSIBLE:
         precompress(path, brotli_quality)
     return path
+
+
+def touch(path: Path) -> None:
+    """Mark a published file and its compressed siblings as in use (`sweep` goes by modification time)."""
+    for name in (path.name, f"{path.name}.br", f"{path.name}.gz"):
+        try:
+            os.utime(path.with_name(name))  # never creates a file, unlike Path.touch
+        except FileNotFoundError:
+            continue
+
+
+def sweep(folder: Path, max_age_s: float, keep: Path | None = None) -> list[Path]:
+    """Delete files in folder older than max_age_s (by modification time), but not `keep` and its
+    compressed siblings; returns what went. Visitors' models would otherwise pile up on a Space."""
+    if not folder.is_dir():
+        return []
+    cutoff, gone = time.time() - max_age_s, []
+    kept = {keep.name, f"{keep.name}.br", f"{keep.name}.gz"} if keep is not None else set()
+    kept |= {p.name for p in folder.iterdir() if p.name.startswith(".")}  # another writer's temporary file
+    for path in folder.iterdir():
+        try:
+            if path.is_file() and path.name not in kept and path.stat().st_mtime < cutoff:
+                path.unlink()
+                gone.append(path)
+        except FileNotFoundError:  # another process swept it first
+            continue
+    if gone:
+        log.info("removed %d published files older than %.0f h from %s", len(gone), max_age_s / 3600, folder)
+    return gone

@@ -26,6 +26,7 @@ log = logging.getLogger(__name__)
 
 READY, PENDING, REFUSED = "ready", "pending", "refused"
 MODELS_FOLDER = "models"
+MAX_AGE_S = 24 * 3600  # published models untouched this long are deleted (re-published when asked for)
 
 
 @dataclass
@@ -80,18 +81,22 @@ class PageModels:
         path = assets.published_root() / MODELS_FOLDER / f"generator-{key}.onnx"
         with self._lock:
             found = self._entries.get(key)
-            if found is not None:
-                return found
-            entry = self._entries[key] = _Entry(key=key, path=path, status=READY if path.is_file() else PENDING)
-        if entry.status == PENDING:
-            threading.Thread(target=self._export, args=(loaded, entry), name=f"export-{key[:6]}",
-                             daemon=True).start()
+            if found is not None and (found.status != READY or path.is_file()):
+                entry = found
+            else:  # new, or swept since: publish (again)
+                entry = self._entries[key] = _Entry(key=key, path=path, status=READY if path.is_file() else PENDING)
+                if entry.status == PENDING:
+                    threading.Thread(target=self._export, args=(loaded, entry), name=f"export-{key[:6]}",
+                                     daemon=True).start()
+        if entry.status == READY:
+            assets.touch(path)  # in use: not swept
         return entry
 
     def _export(self, loaded: zoo.LoadedModel, entry: _Entry) -> None:
         try:
             source = export.cached_export(loaded.G, zoo.derived_path(loaded.folder, zoo.ONNX_FILE), self.config)
             assets.publish_file(source, MODELS_FOLDER, entry.path.name)
+            assets.sweep(entry.path.parent, MAX_AGE_S, keep=entry.path)
             entry.status = READY
         except (export.ExportRefused, OSError) as err:
             entry.status, entry.reason = REFUSED, str(err)
