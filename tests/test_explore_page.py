@@ -119,9 +119,9 @@ def test_without_the_page_model_the_server_renders(page):
     while server_rgb(page)[0] == before and time.monotonic() < deadline:
         page.wait_for_timeout(100)
     assert server_rgb(page)[0] != before
-    hidden = page.evaluate("""() => [...document.querySelectorAll('canvas.atelier-page-render')]
-        .every((c) => c.style.visibility !== 'visible')""")
-    assert hidden
+    shown = page.evaluate("""() => { const c = document.querySelector('canvas.atelier-page-render[data-view=main]');
+        return c !== null && c.style.visibility === 'visible'; }""")
+    assert not shown  # the server's picture is the one on screen
 
 
 def test_a_photo_projected_in_the_page_becomes_the_current_picture(page, artifacts_dir, tmp_path):

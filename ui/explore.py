@@ -173,15 +173,22 @@ class _Explore:
             raise gr.Error(str(err)) from err
 
     def on_generate(self, *args, request: gr.Request = None):
-        """Sliders / seed / display options -> image, recipe JSON, raw-z edits, the page's latent."""
+        """Sliders / seed / display options -> image, recipe JSON, raw-z edits."""
+        loaded = self.model(args[0], request)
+        recipe, edits = self.recipe(args, loaded.G.cfg.nz)
+        return self.render(recipe, request), recipe.to_json(), edits
+
+    def on_new_latent(self, *args, request: gr.Request = None):
+        """A seed picked in the grid (or its neighbour of a projection): as on_generate, and the new z
+        before edits for the page (slider moves never change it, so /generate does not send it)."""
         loaded = self.model(args[0], request)
         recipe, edits = self.recipe(args, loaded.G.cfg.nz)
         latent = page.latent_payload(self.pages.fingerprint(loaded), recipe, loaded.G.cfg.nz, edits)
         return self.render(recipe, request), recipe.to_json(), edits, latent
 
     def on_new_seed(self, *args, request: gr.Request = None):
-        """A seed typed, rolled or picked: as on_generate, and the seed's z replaces a projected one."""
-        return *self.on_generate(*args[:-1], None, request=request), None
+        """A seed typed or rolled: the seed's z replaces a projected one."""
+        return *self.on_new_latent(*args[:-1], None, request=request), None
 
     def on_ends(self, model_id: str, end_seed: float, start_seed: float, request: gr.Request = None) -> dict:
         """The interpolation's seeds' z, for the page's scrub slider."""
@@ -415,14 +422,14 @@ def _build_grid_and_interpolation(w: _Widgets) -> None:
                                    height=300)
             w.strip = gr.Image(label="Frame strip", format="png", type="filepath", interactive=False, height=300)
         w.interp_files = gr.File(label="Download GIF / WebP / strip", file_count="multiple", interactive=False)
-        w.ends, w.t, w.scrub, w.scrub_sync = page.build_scrub(LIMITS.frames_default)
+        w.ends, w.t, w.scrub, w.scrub_sync = page.build_scrub()
 
 
 def _wire(ex: _Explore, w: _Widgets) -> None:
     """Connect events; every one has an api_name."""
     ex.n_controls = len(w.all_controls())
     fast = dict(show_progress="hidden", trigger_mode="always_last", concurrency_limit=2)
-    gen_out = [w.image, w.recipe, w.raw_edits, w.page_latent]
+    gen_out = [w.image, w.recipe, w.raw_edits]
     n_recipe = len(w.recipe_inputs())
     on_generate = with_request(ex.on_generate, n_recipe)
     # No ZeroGPU here: a 64 px DCGAN renders 16 images in ~50 ms on a CPU; a GPU call would queue longer.
@@ -431,7 +438,8 @@ def _wire(ex: _Explore, w: _Widgets) -> None:
     _wire_page(ex, w, fast)
     w.sync.click(on_generate, inputs=w.recipe_inputs(), outputs=gen_out, api_name="generate", **fast)
     on_new_seed = with_request(ex.on_new_seed, n_recipe)
-    seed_out = gen_out + [w.projected]
+    on_new_latent = with_request(ex.on_new_latent, n_recipe)
+    seed_out = [*gen_out, w.page_latent, w.projected]
     w.seed.input(on_new_seed, inputs=w.recipe_inputs(), outputs=seed_out, api_name="generate_seed", **fast)
     w.dice.click(ex.on_dice, outputs=w.seed, api_name="dice", show_progress="hidden").then(
         on_new_seed, inputs=w.recipe_inputs(), outputs=seed_out, api_name="generate_after_dice", **fast)
@@ -449,7 +457,8 @@ def _wire(ex: _Explore, w: _Widgets) -> None:
     w.upload.upload(ex.on_upload_model, inputs=w.upload, outputs=w.model, api_name="upload_model")
     w.grid_button.click(on_grid, inputs=w.recipe_inputs(), outputs=[w.grid, w.grid_seeds], api_name="grid")
     w.grid.select(ex.on_pick, inputs=w.grid_seeds, outputs=[w.seed, w.projected], api_name="pick_from_grid",
-                  show_progress="hidden").then(on_generate, inputs=w.recipe_inputs(), outputs=gen_out,
+                  show_progress="hidden").then(on_new_latent, inputs=w.recipe_inputs(),
+                                               outputs=[*gen_out, w.page_latent],
                                                api_name="generate_after_pick", **fast)
     interp_in = [w.end_seed, w.start_seed, w.frames, w.method, w.keep, w.fps, *w.recipe_inputs()]
     w.interp_button.click(on_interpolate, inputs=interp_in, outputs=[w.animation, w.strip, w.interp_files],

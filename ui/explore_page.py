@@ -4,7 +4,8 @@ web/explore.js does the drawing; this module gives it what it needs through Grad
 - `page_model` (hidden gr.JSON): the model's description from web.pagemodels (ONNX and runtime
   URLs, shape, GANSpace directions), sent when the model changes;
 - `page_latent` (hidden gr.JSON): the current z before edits (the seed's, or a projection's), the
-  server's raw-z edits and the model's key, sent with every server render;
+  server's raw-z edits and the model's key, sent whenever the server sets the picture (start, seed,
+  reset, recipe, model, projection, grid pick); slider moves never change z, so /generate omits it;
 - `page_ends` (hidden gr.JSON): the z of the interpolation's seeds, for the scrub slider `t`;
 - hidden buttons whose click is the server render (`/generate`, `/scrub`): the page clicks them
   when it cannot draw (model not loaded yet, no WASM) and once after the sliders rest.
@@ -16,7 +17,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import gradio as gr
-import torch
 
 from gan.explorer import latent as L
 
@@ -46,7 +46,7 @@ def build_carriers() -> tuple[gr.JSON, gr.JSON, gr.Button]:
     return model, latent, sync
 
 
-def build_scrub(frames_default: int) -> tuple[gr.JSON, gr.Slider, gr.Image, gr.Button]:
+def build_scrub() -> tuple[gr.JSON, gr.Slider, gr.Image, gr.Button]:
     """The interpolation's scrub slider and its preview (inside the interpolation panel)."""
     ends = gr.JSON(visible=False, elem_id="explore-page-ends")
     with gr.Row():
@@ -55,7 +55,6 @@ def build_scrub(frames_default: int) -> tuple[gr.JSON, gr.Slider, gr.Image, gr.B
         scrub = gr.Image(label="At t", format="png", type="filepath", interactive=False, height=200,
                          elem_id=SCRUB_ID, scale=1, buttons=[])
     scrub_sync = gr.Button("Render t on the server", visible="hidden", elem_id=SCRUB_SYNC_ID)
-    del frames_default
     return ends, t, scrub, scrub_sync
 
 
@@ -85,8 +84,3 @@ def js_call(kind: str, view: str, image_id: str, sync_id: str, fields: list[tupl
     return (f"(...v) => {{ const A = window.atelierExplore; "
             f"if (A) A.{kind}('{view}', '{image_id}', '{sync_id}', {values}{extra}); "
             f"else if ('{kind}' === 'input') document.getElementById('{sync_id}')?.click(); return []; }}")
-
-
-def interpolation_z(z: torch.Tensor) -> list[float]:
-    """A (1, nz) latent as the exact floats JSON carries."""
-    return z[0].float().cpu().tolist()

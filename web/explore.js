@@ -19,6 +19,7 @@ const views = new Map();     // view name -> view state
 let ortModule = null;
 let models = {};             // model key -> description from the server
 let current = null;          // key of the model the picture shows
+let rawEdits = null;         // {key, map}: raw-z edits of every page (index -> delta), as the page knows them
 const wasmOk = typeof WebAssembly === "object" && typeof WebAssembly.instantiate === "function";
 
 const api = {
@@ -132,10 +133,15 @@ function applyEdits(base, values, info) {
   return out;
 }
 
+function serverEdits(latent) {
+  return {key: latent.key, map: new Map(Object.entries(latent.edits || {}).map(([i, v]) => [Number(i), Number(v)]))};
+}
+
 function mergedRaw(values, nz) {
-  // latent.merge_raw_edits: the server's edits of every page, this page's sliders written in.
-  const edits = new Map(Object.entries(values.latent.edits || {}).map(([i, v]) => [Number(i), Number(v)]));
-  const first = Number(values.page || 0);
+  // latent.merge_raw_edits: the edits of every page (the server's when it last set the picture, then
+  // every move made here), with this page's sliders written in.
+  if (!rawEdits || rawEdits.key !== values.latent.key) rawEdits = serverEdits(values.latent);
+  const edits = rawEdits.map, first = Number(values.page || 0);
   values.raw.forEach((value, j) => {
     if (first + j >= nz) return;
     edits.delete(first + j);
@@ -304,6 +310,7 @@ function latent(name, imageId, syncId, values) {
   // The server drew a picture (start, seed, reset, recipe, model, projection): show the same here.
   const view = viewFor(name, imageId, syncId);
   model(values.model);
+  if (name === "main" && values.latent && values.latent.key) rawEdits = serverEdits(values.latent);
   request(view, values, null);
 }
 
