@@ -16,6 +16,7 @@ zerogpu.prepare()  # on a ZeroGPU Space, `spaces` must patch torch before anythi
 
 import gradio as gr
 
+from ui import files
 from ui.context import AppContext
 from ui.explore import build_explore_tab
 from ui.style import build_style_tab
@@ -30,8 +31,9 @@ INTRO = ("Play with generative image models: explore a pretrained DCGAN's latent
 def build_demo(ctx: AppContext | None = None) -> gr.Blocks:
     """Build the whole app (nothing is launched)."""
     ctx = ctx or AppContext()
-    # delete_cache: every hour, drop cached files older than an hour (uploads, results).
-    with gr.Blocks(title=TITLE, delete_cache=(3600, 3600)) as demo:
+    # delete_cache: every hour, drop cached files older than an hour (uploads, results); ui/files.py
+    # relies on this schedule for its promise that a named file stays readable for an hour.
+    with gr.Blocks(title=TITLE, delete_cache=files.DELETE_CACHE) as demo:
         gr.Markdown(f"# {TITLE}\n{INTRO}")
         with gr.Tabs() as tabs:
             with gr.Tab("Explore", id="explore"):

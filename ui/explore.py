@@ -1,16 +1,14 @@
 """Explore tab: a pretrained DCGAN's latent space under sliders (widgets <-> gan.explorer.latent / gan.explorer.zoo).
 
 The slider path is kept short: the model and its directions come from zoo's cached loader, the
-handler renders one 64 px image under `inference_mode`, writes PNG bytes into the session folder
-and returns the path (so the served file is exactly `recipe_png`'s bytes). Slider events use
+handler renders one 64 px image under `inference_mode`, publishes the PNG bytes (ui/files.py) and
+returns the path (so the served file is exactly `recipe_png`'s bytes). Slider events use
 `.input` with `trigger_mode="always_last"` and no progress overlay, so dragging never queues up.
 """
 
 from __future__ import annotations
 
-import hashlib
 import random
-import secrets
 import shutil
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -23,7 +21,7 @@ from gan.explorer import latent as L
 from gan.explorer import zoo
 from gan.explorer.model import ModelLoadError
 from ui import explore_page as page
-from ui import explore_project
+from ui import explore_project, files
 from ui.context import AppContext
 from ui.handlers import with_request
 from web.pagemodels import PageModels
@@ -116,11 +114,8 @@ class _Widgets:
 class _Explore:
     """Handlers bound to the app context (device, sessions)."""
 
-    def __init__(self, ctx: AppContext, cache_dir: Path) -> None:
+    def __init__(self, ctx: AppContext) -> None:
         self.ctx = ctx
-        # Renders go straight into Gradio's cache (content-addressed), so Gradio serves them without
-        # another copy, and API calls (a fresh session each) leave no per-session folders behind.
-        self.cache_dir = cache_dir / "explore"
         self.pages = PageModels()  # which models the browser can render itself (ONNX exports)
         self.n_controls = 0  # outputs of the whole-state handlers, set when the events are wired
 
@@ -152,15 +147,8 @@ class _Explore:
         return recipe, edits
 
     def save_file(self, data: bytes, name: str) -> str:
-        """Write bytes as <render cache>/<content hash>/<name> (a readable download name); return the path."""
-        folder = self.cache_dir / hashlib.sha256(data).hexdigest()[:24]
-        path = folder / name
-        if not path.exists():
-            folder.mkdir(parents=True, exist_ok=True)
-            tmp = folder / f".{secrets.token_hex(4)}.tmp"
-            tmp.write_bytes(data)
-            tmp.replace(path)  # atomic: a concurrent reader never sees half a file
-        return str(path)
+        """Publish bytes under a readable download name (ui/files.py: complete, never rewritten); the path."""
+        return files.publish(data, name)
 
     def render(self, recipe: L.Recipe, request: gr.Request | None) -> str:
         """Recipe -> path of its PNG."""
@@ -277,7 +265,9 @@ class _Explore:
             cells = [{"seed": recipe.seed, "z": row.cpu().tolist()} for row in bases]
         else:
             names, cells = [f"seed {s}" for s in seeds], [{"seed": s, "z": None} for s in seeds]
-        return [(L.to_pil(img, 128, recipe.upscale), n) for img, n in zip(images, names)], cells
+        items = [(files.publish_image(L.to_pil(img, 128, recipe.upscale), f"seed-{s}.webp"), name)
+                 for img, s, name in zip(images, seeds, names)]
+        return items, cells
 
     def on_pick(self, cells: list[dict], evt: gr.SelectData) -> tuple[int, list[float] | None]:
         """Clicking a grid cell makes it the current picture: its seed, and its own z if it has one."""
@@ -507,7 +497,7 @@ def build_explore_tab(ctx: AppContext) -> ExploreHandles:
             _build_picture(w)
     project = explore_project.build_panel()
     _build_grid_and_interpolation(w)
-    ex = _Explore(ctx, Path(w.image.GRADIO_CACHE))
+    ex = _Explore(ctx)
     _wire(ex, w)
     _wire_projection(ex, w, project)
     return ExploreHandles(model=w.model, choices=ex.choices, on_start=ex.on_start,

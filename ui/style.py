@@ -23,6 +23,7 @@ from common.device import describe
 from common.zerogpu import StopFlag, call_device, gpu
 from common.backbones import BACKBONES, RANDOM_BACKBONES, BackboneUnavailable
 from style.transfer import INITS, OPTIMISERS, StyleConfig, estimate_seconds, stylize
+from ui import files
 from ui.context import AppContext
 
 log = logging.getLogger(__name__)
@@ -162,10 +163,11 @@ def make_handlers(ctx: AppContext):
                             for k in ("total", "content", "style", "tv")]
                 progress((step.iteration, step.total), desc=f"ETA {step.eta:.0f} s")
                 if step.done:
-                    yield finish_outputs(ctx, request, content, step, history)
+                    yield finish_outputs(content, step, history)
                     remember_cost(device_type, step, config, content.width / content.height)
                     return
-                yield (step.preview if step.preview is not None else gr.skip(), gr.skip(),
+                yield (files.publish_image(step.preview, "preview.webp") if step.preview is not None else gr.skip(),
+                       gr.skip(),
                        loss_frame(history) if step.preview is not None else gr.skip(),
                        status_line(step), gr.skip())
         except BackboneUnavailable as err:
@@ -190,15 +192,13 @@ def gpu_seconds(content, style1, weight1, style2, weight2, style3, weight3, cw_e
     return int(min(300, max(30, 20 + 2 * float(iterations) * per_iteration)))
 
 
-def finish_outputs(ctx: AppContext, request, content: Image.Image, step, history):
+def finish_outputs(content: Image.Image, step, history):
     """Final widget values: result, before/after, plot, status, PNG file at full size."""
-    folder = ctx.sessions.get(request.session_hash if request else None).directory
-    path = folder / f"stylized-{step.iteration}.png"
-    step.result.save(path)
-    before = content.convert("RGB").resize(step.result.size, Image.LANCZOS)
+    png = files.publish_image(step.result, f"stylized-{step.iteration}.png")
+    before = files.publish_image(content.convert("RGB").resize(step.result.size, Image.LANCZOS), "before.webp")
     verb = "Stopped" if step.stopped else "Done"
     status = f"{verb}: {status_line(step)}. Result {step.result.width}×{step.result.height} px."
-    return step.result, (before, step.result), loss_frame(history), status, str(path)
+    return png, (before, png), loss_frame(history), status, png
 
 
 def build_style_inputs(device_type: str) -> StyleWidgets:

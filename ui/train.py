@@ -22,6 +22,7 @@ from gan.train.card import grid_to_pil
 from gan.train.checkpoint import read_config
 from gan.ingest.data import ImageDataset, IngestConfig, IngestError, ingest
 from gan.train import LIMITS, TrainConfig, Trainer, TrainError, measure_step_seconds, suggest_config
+from ui import files
 from ui import train_resume as resume
 from ui.context import AppContext, SessionState
 from ui.explore import ExploreHandles
@@ -101,8 +102,8 @@ def _status_md(view: JobView) -> str:
 def _outputs(view: JobView, shown_sample: int) -> list:
     """[status, progress, loss plot, D plot, samples, after-training group, retry-at-half-batch button]."""
     losses, outputs = _frames(view.history) if view.history else (gr.skip(), gr.skip())
-    samples = _enlarged(grid_to_pil(view.samples)) if view.samples is not None and view.sample_step != shown_sample \
-        else gr.skip()
+    samples = files.publish_image(_enlarged(grid_to_pil(view.samples)), f"samples-step{view.sample_step}.webp") \
+        if view.samples is not None and view.sample_step != shown_sample else gr.skip()
     return [_status_md(view), _progress_html(view), losses, outputs, samples, gr.update(visible=view.finished),
             gr.update(visible=view.state == "oom")]
 
@@ -293,7 +294,7 @@ def _wire_after(ctx: AppContext, explore: ExploreHandles, tabs: gr.Tabs, w: dict
 
     def on_zip(request: gr.Request):
         folder_path = _export(ctx, request)
-        return gr.File(value=shutil.make_archive(str(folder_path), "zip", folder_path), visible=True)
+        return gr.File(value=files.publish_zip(folder_path, f"{folder_path.name}.zip"), visible=True)
 
     def on_push(repo_id, hub_token, request: gr.Request):
         return push_folder(_export(ctx, request), repo_id, hub_token)
@@ -343,7 +344,7 @@ def _on_upload(ctx: AppContext, folder_files, more_files, size: int, colour: str
     train.step_seconds = measure_step_seconds(suggested, ctx.device)
     values = [getattr(suggested, f) for f in FIELDS]
     values[FIELDS.index("diffaugment")] = bool(suggested.diffaugment)
-    return [train.dataset.report.summary(), train.dataset.preview_grid(64),
+    return [train.dataset.report.summary(), files.publish_image(train.dataset.preview_grid(64), "preview.webp"),
             _estimate(train.step_seconds, suggested.steps, describe(ctx.device)), *values]
 
 
