@@ -46,8 +46,8 @@ def build_panel() -> ProjectWidgets:
     with gr.Accordion("Your photo in the latent space (projection)", open=False):
         gr.Markdown(HONEST)
         with gr.Row():
-            photo = gr.Image(label="Your photo (centre-cropped to a square)", type="pil", sources=["upload", "clipboard"],
-                             height=260, elem_id="explore-photo")
+            photo = gr.Image(label="Your photo (centre-cropped to a square)", type="pil",
+                             sources=["upload", "clipboard"], height=260, elem_id="explore-photo")
             result = gr.Image(label="Closest picture the model can make", type="filepath", interactive=False,
                               height=260, elem_id="explore-projection", format="png")
         with gr.Row():
