@@ -113,7 +113,9 @@ def http_rows(n: int, threads: int) -> list[dict]:
     try:
         def ours(i: int) -> bytes:
             dirs = [((i % 61) - 30) / 10.0] + [0.0] * 7
-            return http_call(ours_url, "generate", [MODEL_ID, 7, 1.0, "nearest", "256", 0, *dirs, *[0.0] * 8])
+            # the recipe form in API order: model, seed, truncation, direction_1..8, upscale, size, raw_page,
+            # raw_1..8, raw_edits
+            return http_call(ours_url, "generate", [MODEL_ID, 7, 1.0, *dirs, "nearest", "256", 0, *[0.0] * 8, "{}"])
 
         a, b = time_pair(ours, lambda i: http_call(ref_url, "generate", [0.5]), n)
     finally:

@@ -30,6 +30,16 @@ GATYS_STYLE_LAYERS = ("conv1_1", "conv2_1", "conv3_1", "conv4_1", "conv5_1")
 OPTIMISERS, INITS, STYLE_LOSSES = ("lbfgs", "adam"), ("content", "noise", "grey"), ("gram", "w2")
 
 
+# (low, high) of the numeric settings a visitor picks: validation and the UI's sliders read these.
+LIMITS = {"iterations": (1, 10_000), "size": (32, 4096), "style_scale": (0.1, 4.0)}
+
+
+def _within(name: str, value: float, what: str, unit: str = "") -> tuple[bool, str]:
+    """(value within LIMITS[name], the sentence that says the range)."""
+    low, high = LIMITS[name]
+    return low <= value <= high, f"{what} must be between {low:g} and {high:g}{unit}."
+
+
 @dataclass(frozen=True)
 class StyleConfig:
     """Every knob of a style-transfer run, with defaults; validated on construction."""
@@ -61,14 +71,14 @@ class StyleConfig:
             (self.content_weight >= 0, "Content weight must be 0 or more."),
             (self.style_weight >= 0, "Style weight must be 0 or more."),
             (self.tv_weight >= 0, "Variation weight must be 0 or more."),
-            (1 <= self.iterations <= 10_000, "Iterations must be between 1 and 10000."),
-            (32 <= self.size <= 4096, "Output size must be between 32 and 4096 px."),
+            _within("iterations", self.iterations, "Iterations"),
+            _within("size", self.size, "Output size", " px"),
             (32 <= self.min_size, "The smallest scale must be at least 32 px."),
             (0 < self.top_share <= 100, "top_share must be in (0, 100]."),
             (self.optimiser in OPTIMISERS, f"Optimiser must be one of {OPTIMISERS}."),
             (self.adam_lr > 0, "Adam's step size must be positive."),
             (self.init in INITS, f"Init must be one of {INITS}."),
-            (0.1 <= self.style_scale <= 4, "Style scale must be between 0.1 and 4."),
+            _within("style_scale", self.style_scale, "Style scale"),
             (self.backbone in BACKBONES, f"Backbone must be one of {BACKBONES}."),
             (self.pooling in POOLINGS, f"Pooling must be one of {POOLINGS}."),
             (self.style_loss in STYLE_LOSSES, f"Style loss must be one of {STYLE_LOSSES}."),

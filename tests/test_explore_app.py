@@ -17,17 +17,18 @@ from gan.explorer import zoo
 from gan.explorer.model import Generator
 from tests.conftest import save_readme_screenshot
 
-NEUTRAL = ["dcgan-faces-64", 7, 1.0, "nearest", "256", 0]
+NEUTRAL = dict(model="dcgan-faces-64", seed=7, truncation=1.0, upscale="nearest", size="256", raw_page=0)
+FLAT = ["dcgan-faces-64", 7, 1.0, *[0.0] * 8, "nearest", "256", 0, *[0.0] * 8, "{}"]  # the recipe form, in order
 
 
-def generate(client, directions=(0.0,) * 8, raw=(0.0,) * 8, base=NEUTRAL):
-    return client.predict(*base, *directions, *raw, api_name="/generate")
+def generate(client, **edits):
+    return client.predict(**{**NEUTRAL, **edits}, api_name="/generate")
 
 
 @pytest.mark.integration
 @pytest.mark.weights
 def test_generate_matches_the_engine_byte_for_byte(client):
-    image, recipe_json, *_ = generate(client, directions=(1.5,) + (0.0,) * 7)
+    image, recipe_json, *_ = generate(client, direction_1=1.5)
     recipe = L.Recipe.from_json(recipe_json)
     assert recipe.seed == 7 and recipe.directions[0] == 1.5
     loaded = zoo.load(zoo.resolve("dcgan-faces-64"), "cpu")
@@ -39,29 +40,29 @@ def test_generate_matches_the_engine_byte_for_byte(client):
 @pytest.mark.integration
 @pytest.mark.weights
 def test_every_explore_endpoint(client, tmp_path):
-    start = client.predict(api_name="/explore_start")
+    start = client.predict(api_name="/explore_start")  # internal steps are called positionally
     assert Path(start[-2]).is_file() and json.loads(start[-1])["seed"] == 0
     seed = client.predict(api_name="/dice")
     assert 0 <= seed <= 99_999
-    after_dice = client.predict(*NEUTRAL, *(0.0,) * 16, api_name="/generate_after_dice")
+    after_dice = client.predict(*FLAT, api_name="/generate_after_dice")
     assert Path(after_dice[0]).is_file()
-    assert len(client.predict(8, "dcgan-faces-64", api_name="/raw_page")) == 8
+    assert len(client.predict(8, '{"9": 1.5}', "dcgan-faces-64", api_name="/raw_page")) == 8
     out = client.predict("dcgan-faces-64", 3, "bicubic", "512", api_name="/reset")
     assert Image.open(out[-2]).size == (512, 512) and json.loads(out[-1])["upscale"] == "bicubic"
     recipe = L.Recipe(seed=11, truncation=0.8, directions=(0.5, -1.0), raw=((12, 1.0),))
-    loaded_img, loaded_recipe = client.predict(recipe.to_json(), api_name="/load_recipe")[-2:]
+    loaded_img, loaded_recipe = client.predict(recipe=recipe.to_json(), api_name="/load_recipe")[-2:]
     assert L.Recipe.from_json(loaded_recipe) == recipe
     recipe_file = tmp_path / "recipe.json"
     recipe_file.write_text(recipe.to_json())
     from gradio_client import handle_file
 
-    again = client.predict(handle_file(str(recipe_file)), api_name="/load_recipe_file")
+    again = client.predict(recipe_file=handle_file(str(recipe_file)), api_name="/load_recipe_file")
     assert Path(again[-2]).read_bytes() == Path(loaded_img).read_bytes()
-    gallery = client.predict(*NEUTRAL, *(0.0,) * 16, api_name="/grid")
-    assert len(gallery) == 16 and gallery[0]["caption"] == "seed 7"
-    after_pick = client.predict(*NEUTRAL, *(0.0,) * 16, api_name="/generate_after_pick")
+    gallery, seeds = client.predict(**NEUTRAL, api_name="/grid")
+    assert len(gallery) == 16 and gallery[0]["caption"] == "seed 7" and seeds == list(range(7, 23))
+    after_pick = client.predict(*FLAT, api_name="/generate_after_pick")
     assert Path(after_pick[0]).is_file()
-    gif, strip, files = client.predict(3, -1, 5, "slerp", True, 10, *NEUTRAL, *(0.0,) * 16, api_name="/interpolate")
+    gif, strip, files = client.predict(**NEUTRAL, end_seed=3, frames=5, fps=10, api_name="/interpolate")
     assert Image.open(gif).n_frames == 8 and Image.open(strip).size == (5 * 96, 96)
     assert sorted(Path(f).suffix for f in files) == [".gif", ".png", ".webp"]
 
@@ -72,11 +73,11 @@ def test_hub_offline_and_model_upload(client, tmp_path, tiny_config):
     from gradio_client.exceptions import AppError
 
     with pytest.raises(AppError, match="offline"):
-        client.predict("someone/some-dcgan", api_name="/load_hub")
+        client.predict(repo_id="someone/some-dcgan", api_name="/load_hub")
     folder = tmp_path / "tiny"
     Generator(tiny_config).save_pretrained(folder)
     archive = shutil.make_archive(str(tmp_path / "tiny"), "zip", folder)
-    update = client.predict([handle_file(archive)], api_name="/upload_model")
+    update = client.predict(files=[handle_file(archive)], api_name="/upload_model")
     label = update["value"]  # the picker gets the new choice and selects it
     assert label == "upload:tiny" and ["upload:tiny", "upload:tiny"] in update["choices"]
     out = client.predict(label, 1, "nearest", "256", api_name="/select_model")
@@ -89,7 +90,7 @@ def test_hub_offline_and_model_upload(client, tmp_path, tiny_config):
         zf.writestr("model.safetensors", b"")
         zf.writestr("pytorch_model.bin", b"pickle")
     with pytest.raises(AppError, match="pickled"):
-        client.predict([handle_file(str(evil))], api_name="/upload_model")
+        client.predict(files=[handle_file(str(evil))], api_name="/upload_model")
 
 
 def image_bytes(page) -> bytes:

@@ -14,19 +14,30 @@ from PIL import Image
 from gan.ingest.data import ImageDataset, IngestReport
 from gan.train import TrainConfig, Trainer
 from gan.train.checkpoint import CHECKPOINT_FILE
-from ui import train as T
 from ui import train_resume as resume
 from ui.context import AppContext, SessionStore
 from ui.train_jobs import JobSlots, TrainJob
+from ui.train_view import show_job
 
-# FIELDS order: steps, batch, lr_g, lr_d, loss, ngf, ndf, nz, smoothing, D-skip, DiffAugment, EMA, seed
-VALUES = (5000, 8, 2e-4, 2e-4, "bce", 8, 8, 16, 0.0, 0.0, False, 0.99, 0)
+RUN = dict(image_size=32, channels="colour", steps=5000, batch_size=8, ngf=8, ndf=8, nz=16, ema_decay=0.99)
 
 
-def app_context(root: Path) -> AppContext:
+def build_tabs(root: Path):
+    """The app's tabs on a CPU context whose runtime dir is `root` -> (ctx, the Train handlers)."""
+    import gradio as gr
+
+    from app import build_tabs as build
+
     ctx = AppContext(device=torch.device("cpu"), sessions=SessionStore(root=root))
-    ctx.sessions.on_close(lambda session_hash, state: T._on_close(ctx, state))  # as build_train_tab does
-    return ctx
+    with gr.Blocks():
+        tabs = build(ctx)
+    return ctx, tabs.train
+
+
+def form_values(train, **changes) -> dict:
+    """The Train forms' default values by API name, with changes."""
+    widgets = {**train.v.data.form.widgets(), **train.v.settings.widgets()}
+    return {**{name: w.value for name, w in widgets.items()}, **changes}
 
 
 def dataset(n: int = 6) -> ImageDataset:
@@ -42,14 +53,15 @@ def wait(predicate, timeout: float = 60.0) -> None:
 
 
 def test_closed_tab_keeps_the_checkpoint_and_a_new_session_resumes_it(tmp_path):
-    ctx = app_context(tmp_path)
+    ctx, train = build_tabs(tmp_path)
     request = SimpleNamespace(session_hash="tab-1")
-    session, train = T._state(ctx, request)
-    assert not resume.adopt(ctx, session, None)  # page load: nothing to resume, the token goes to the browser
+    session, state = train.state(request)
+    offer, _ = resume.claim(ctx, session, "", [])
+    assert not offer  # page load: nothing to resume, the token goes to the browser
     token = resume.token(session)
-    train.dataset = dataset()
-    next(T._on_start(ctx, JobSlots(1), 32, "colour", VALUES, request))
-    job = train.job
+    state.dataset = dataset()
+    next(train.start(request, **form_values(train, **RUN)))
+    job = state.job
     wait(lambda: job.view().latest is not None and job.view().latest.step >= 3)
 
     ctx.sessions.close("tab-1")  # the tab closes (demo.unload)
@@ -58,27 +70,62 @@ def test_closed_tab_keeps_the_checkpoint_and_a_new_session_resumes_it(tmp_path):
     assert (kept / CHECKPOINT_FILE).is_file() and resume.resumable(kept)
     stopped_at = job.trainer.step
 
-    restarted = app_context(tmp_path)  # a server restart: a new store on the same runtime dir
-    fresh = restarted.sessions.get("tab-2")
-    assert not resume.adopt(restarted, fresh, "../" + token[3:])  # junk is never used as a path
-    assert resume.adopt(restarted, fresh, token)
-    again = restarted.sessions.get("tab-3")
-    assert not resume.adopt(restarted, again, token)  # one session at a time resumes a run
+    restarted_ctx, restarted = build_tabs(tmp_path)  # a server restart: a new store on the same runtime dir
+    fresh = restarted_ctx.sessions.get("tab-2")
+    assert not resume.claim(restarted_ctx, fresh, "../" + token[3:], [])[0]  # junk is never used as a path
+    assert resume.claim(restarted_ctx, fresh, "", [token])[0]  # a new tab finds the browser's kept run
+    again = restarted_ctx.sessions.get("tab-3")
+    assert not resume.claim(restarted_ctx, again, token, [token])[0]  # one session at a time resumes a run
+    assert resume.token(again) != token
     request2 = SimpleNamespace(session_hash="tab-2")
-    next(T._on_resume_last(restarted, JobSlots(1), request2))
-    job2 = T._state(restarted, request2)[1].job
+    first = next(restarted.resume_last(request2))
+    assert first[restarted.v.data.form.image_size] == 32 and first[restarted.v.settings.ngf] == 8  # its settings
+    job2 = restarted.state(request2)[1].job
     wait(lambda: job2.trainer.step >= stopped_at + 2)
     assert job2.trainer.history[0]["step"] == 1  # the old history came back with the checkpoint
-    T._on_stop(restarted, request2)
+    restarted.stop(request2)
     assert job2.state == "stopped"
 
 
+def kept_run(ctx: AppContext, token: str) -> None:
+    """A run folder that can be resumed (the files `resumable` looks for)."""
+    folder = ctx.sessions.kept_dir / token
+    folder.mkdir(parents=True)
+    (folder / CHECKPOINT_FILE).write_bytes(b"")
+    (folder / resume.IMAGES_FILE).write_bytes(b"")
+
+
+def test_two_tabs_of_one_browser_keep_separate_resume_slots(tmp_path):
+    ctx = AppContext(device=torch.device("cpu"), sessions=SessionStore(root=tmp_path))
+    tab_a, tab_b = ctx.sessions.get("a"), ctx.sessions.get("b")
+    resume.claim(ctx, tab_a, "", [])
+    resume.claim(ctx, tab_b, "", [resume.token(tab_a)])  # B's page load sees A's token in the browser's list
+    token_a, token_b = resume.token(tab_a), resume.token(tab_b)
+    assert token_a != token_b
+    kept_run(ctx, token_a)
+    kept_run(ctx, token_b)
+    browser = [token_b, token_a]  # what WRITE_JS left in localStorage, newest first
+    assert resume.claim(ctx, ctx.sessions.get("c"), token_a, browser) == (False, [])  # A is open: a duplicate
+    ctx.sessions.close("a")
+    ctx.sessions.close("b")
+    ctx.sessions.close("c")
+    reopened = [ctx.sessions.get(name) for name in ("d", "e", "f")]
+    offers = [resume.claim(ctx, tab, "", browser)[0] for tab in reopened]
+    assert offers == [True, True, False]  # each closed tab's run is offered to one new tab
+    assert {resume.token(tab) for tab in reopened[:2]} == {token_a, token_b}
+    reloaded = ctx.sessions.get("g")
+    ctx.sessions.close("d")  # d's tab reloads: it gets its own run back from sessionStorage
+    assert resume.claim(ctx, reloaded, token_b, browser)[0] and resume.token(reloaded) == token_b
+    offer, forget = resume.claim(ctx, ctx.sessions.get("h"), "", ["f" * 32, *browser])
+    assert not offer and forget == ["f" * 32]  # a token with no run and no open tab is forgotten
+
+
 def test_an_api_session_that_closes_leaves_no_run_behind(tmp_path):
-    ctx = app_context(tmp_path)
+    ctx, train = build_tabs(tmp_path)
     request = SimpleNamespace(session_hash="api")
-    session, train = T._state(ctx, request)
-    train.dataset = dataset()
-    next(T._on_start(ctx, JobSlots(1), 32, "colour", VALUES, request))
+    session, state = train.state(request)
+    state.dataset = dataset()
+    next(train.start(request, **form_values(train, **RUN)))
     ctx.sessions.close("api")  # its token never reached a browser: nobody could resume it
     assert not (tmp_path / "kept" / resume.token(session)).exists()
 
@@ -87,12 +134,11 @@ def test_kept_runs_expire(tmp_path):
     store = SessionStore(root=tmp_path, ttl_s=0)
     old = store.kept_dir / ("a" * 32)
     old.mkdir(parents=True)
-    store._last_sweep -= 120
-    store.get("someone")
+    store.sweep()
     assert not old.exists()
 
 
-def test_training_out_of_memory_says_so_and_offers_half_the_batch(monkeypatch):
+def test_training_out_of_memory_says_so_and_offers_half_the_batch(monkeypatch, tmp_path):
     def boom(self, real, skip_d=False):
         raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
 
@@ -103,8 +149,10 @@ def test_training_out_of_memory_says_so_and_offers_half_the_batch(monkeypatch):
     view = job.view()
     assert view.state == "oom" and view.finished
     assert "ran out of memory at batch size 32" in view.error and "half the batch size (16)" in view.error
-    outputs = T._outputs(view, -1)
-    assert "Out of memory" in outputs[0] and outputs[-1]["visible"] is True  # the retry button shows
+    _, train = build_tabs(tmp_path)
+    shown = show_job(train.v, view, -1)
+    assert "Out of memory" in shown[train.v.live.status] and shown[train.v.live.retry]["visible"] is True
+    assert train.half_batch(32) == {train.v.settings.batch_size: 16}  # what the retry button sets
 
 
 def test_style_out_of_memory_offers_a_smaller_size(monkeypatch, tmp_path):
@@ -117,11 +165,13 @@ def test_style_out_of_memory_offers_a_smaller_size(monkeypatch, tmp_path):
         yield  # a generator, like the engine's
 
     monkeypatch.setattr(S, "stylize", boom)
-    on_stylize, _ = S.make_handlers(AppContext(device=torch.device("cpu"), sessions=SessionStore(root=tmp_path)))
+    with gr.Blocks():
+        tab = S.build_style_tab(AppContext(device=torch.device("cpu"), sessions=SessionStore(root=tmp_path)))
     photo = Image.new("RGB", (40, 30), "white")
+    given = {name: w.value for name, w in tab.v.form.widgets().items()}
+    given.update(content=photo, style_1=photo, iterations=10, size=256, backbone="tiny-random")
     with pytest.raises(gr.Error, match=r"ran out of memory at 256 px\. Retry at 128 px"):
-        list(on_stylize(photo, photo, 1.0, None, 0.5, None, 0.5, 0.0, 0.3, -1.0, 10, 256, "lbfgs", "content",
-                        False, 1.0, "tiny-random", SimpleNamespace(session_hash="s")))
+        list(tab.stylize(SimpleNamespace(session_hash="s"), **given))
 
 
 @pytest.mark.integration
@@ -149,12 +199,11 @@ def test_corrupt_weights_give_the_fix_and_the_other_tabs_work(tmp_path, monkeypa
     try:
         client = Client(f"http://127.0.0.1:{port}/", verbose=False)
         with pytest.raises(Exception, match=r"corrupt.*python -m weights fetch"):
-            client.predict("dcgan-faces-64", 1, 1.0, "nearest", "256", 0, *[0.0] * 16, api_name="/generate")
+            client.predict(model="dcgan-faces-64", seed=1, size="256", api_name="/generate")
         assets = Path(__file__).resolve().parents[1] / "assets"
-        out = client.predict(handle_file(str(assets / "content" / "astronaut.jpg")),
-                             handle_file(str(assets / "styles" / "hokusai_great_wave.jpg")), 1.0, None, 0.5, None,
-                             0.5, 0.0, 0.3, -1.0, 10, 64, "lbfgs", "content", False, 1.0, "vgg16-hed",
-                             api_name="/stylize")
+        out = client.predict(content=handle_file(str(assets / "content" / "astronaut.jpg")),
+                             style_1=handle_file(str(assets / "styles" / "hokusai_great_wave.jpg")), iterations=10,
+                             size=64, backbone="vgg16-hed", api_name="/stylize")
         assert "Done" in out[3]  # the Style tab still works
     finally:
         demo.close()

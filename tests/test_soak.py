@@ -36,7 +36,8 @@ MAX_REQUESTS = 5000  # a hard bound whatever the duration
 CLIENT_TIMEOUT_S = 120  # per HTTP read: well above any stall seen, far below the worker join bound
 LEAK_BOUND_MB = 300  # generous: catches a per-request leak, not allocator noise
 EXPLORERS, TRAINERS = 8, 2
-RUN = (32, "colour", 20000, 8, 2e-4, 2e-4, "bce", 8, 8, 16, 0.1, 0.0, False, 0.99, 0)
+RUN = dict(image_size=32, channels="colour", steps=20000, batch_size=8, ngf=8, ndf=8, nz=16, label_smoothing=0.1,
+           diffaugment=False, ema_decay=0.99)
 ASSETS = Path(__file__).resolve().parents[1] / "assets"
 
 
@@ -130,9 +131,9 @@ def visitor(url: str):
     return Client(url, verbose=False, httpx_kwargs={"timeout": CLIENT_TIMEOUT_S})
 
 
-def explore_args(rng: random.Random) -> list:
-    base = ["dcgan-faces-64", rng.randint(0, 9999), 1.0, "nearest", "256", 0]
-    return base + [round(rng.uniform(-2, 2), 2) for _ in range(8)] + [0.0] * 8
+def explore_args(rng: random.Random) -> dict:
+    directions = {f"direction_{i + 1}": round(rng.uniform(-2, 2), 2) for i in range(8)}
+    return dict(model="dcgan-faces-64", seed=rng.randint(0, 9999), size="256", **directions)
 
 
 def explorer(url: str, tally: Tally, deadline: float, seed: int) -> None:
@@ -141,12 +142,12 @@ def explorer(url: str, tally: Tally, deadline: float, seed: int) -> None:
         args = explore_args(rng)
         roll = rng.random()
         if roll < 0.08:
-            tally.call("interpolate", client.predict, rng.randint(0, 999), -1, 4, "slerp", True, 8, *args,
+            tally.call("interpolate", client.predict, **args, end_seed=rng.randint(0, 999), frames=4, fps=8,
                        api_name="/interpolate")
         elif roll < 0.25:
-            tally.call("grid", client.predict, *args, api_name="/grid")
+            tally.call("grid", client.predict, **args, api_name="/grid")
         else:
-            tally.call("generate", client.predict, *args, api_name="/generate")
+            tally.call("generate", client.predict, **args, api_name="/generate")
     client.close()  # its heartbeat thread and connections would count as app memory
 
 
@@ -167,11 +168,11 @@ def trainer(url: str, tally: Tally, deadline: float, images: list[Path], index: 
     from gradio_client import handle_file
 
     client = visitor(url)
-    tally.call("upload", client.predict, None, [handle_file(str(p)) for p in images], 32, "colour",
+    tally.call("upload", client.predict, files=[handle_file(str(p)) for p in images], image_size=32,
                api_name="/upload")
     rounds = 0
     while rounds == 0 or (time.monotonic() < deadline and rounds < 6):
-        job = client.submit(*RUN, api_name="/start")
+        job = client.submit(**RUN, api_name="/start")
         began = time.monotonic()
         seen = wait_step(job, 1, timeout=max(5.0, deadline - began + 60))
         with tally.lock:
@@ -187,7 +188,7 @@ def trainer(url: str, tally: Tally, deadline: float, images: list[Path], index: 
         rounds += 1
     tally.call("download", client.predict, api_name="/download")  # the model's zip, a file the reply names
     label = f"soak-model-{index}"
-    if tally.call("export", client.predict, label, api_name="/export") is not None:
+    if tally.call("export", client.predict, label=label, api_name="/export") is not None:
         labels.append((client, label))
     else:
         client.close()
@@ -198,10 +199,10 @@ def stylist(url: str, tally: Tally, deadline: float) -> None:
 
     client = visitor(url)
     content, style = ASSETS / "content" / "astronaut.jpg", ASSETS / "styles" / "hokusai_great_wave.jpg"
-    args = [handle_file(str(content)), handle_file(str(style)), 1.0, None, 0.5, None, 0.5,
-            0.0, 0.3, -1.0, 10, 64, "lbfgs", "content", False, 1.0, "vgg16-hed"]
+    args = dict(content=handle_file(str(content)), style_1=handle_file(str(style)), iterations=10, size=64,
+                backbone="vgg16-hed")
     while time.monotonic() < deadline:
-        out = tally.call("stylize", client.predict, *args, api_name="/stylize")
+        out = tally.call("stylize", client.predict, **args, api_name="/stylize")
         if out is not None and "Done" not in str(out[3]):
             tally.failures.append(f"stylize: {out[3]}")
     client.close()
@@ -246,24 +247,24 @@ def isolation_checks(url: str, labels: list) -> None:
 
     stranger = visitor(url)
     with pytest.raises(Exception, match="Upload some images first"):
-        stranger.predict(*RUN, api_name="/start")
+        stranger.predict(**RUN, api_name="/start")
     assert labels, "no trainer exported its model"
     for owner, label in labels:
-        args = [label, 1, 1.0, "nearest", "256", 0] + [0.0] * 16
-        image, recipe = owner.predict(*args, api_name="/generate")
+        args = dict(model=label, seed=1, size="256")
+        image, recipe, _ = owner.predict(**args, api_name="/generate")
         assert Path(image).is_file() and label in recipe
         with pytest.raises(AppError):
-            stranger.predict(*args, api_name="/generate")
+            stranger.predict(**args, api_name="/generate")
     if len(labels) == 2:  # one trainer's model is not in the other trainer's session either
         (owner, _), (_, other_label) = labels
         with pytest.raises(AppError):
-            owner.predict(other_label, 1, 1.0, "nearest", "256", 0, *[0.0] * 16, api_name="/generate")
+            owner.predict(model=other_label, seed=1, size="256", api_name="/generate")
     stranger.close()
 
 def close_all(ctx) -> list[Path]:
     """Close every session as `demo.unload` would (gradio_client never fires it); their folders."""
-    folders = [s.directory for s in ctx.sessions._sessions.values()]
-    for session_hash in list(ctx.sessions._sessions):
+    folders = [s.directory for s in ctx.sessions.live()]
+    for session_hash in ctx.sessions.hashes():
         ctx.sessions.close(session_hash)
     return folders
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 import tempfile
@@ -32,7 +33,16 @@ def test_readme_front_matter_matches_the_installed_gradio():
     assert meta["sdk"] == "gradio"
     assert meta["sdk_version"] == gradio.__version__
     assert meta["app_file"] == "app.py" and (ROOT / meta["app_file"]).is_file()
-    assert f"gradio=={gradio.__version__}" in (ROOT / "requirements.txt").read_text()
+    pinned = re.search(r"^gradio(\[[a-z,]+\])?==(\S+)$", (ROOT / "requirements.txt").read_text(), re.MULTILINE)
+    assert pinned and pinned.group(2) == gradio.__version__
+    assert {"mcp", "oauth"} <= set((pinned.group(1) or "[]")[1:-1].split(","))  # MCP server, Sign in with HF
+
+
+def test_push_to_hub_signs_in_on_a_space_with_oauth():
+    """`hf_oauth: true` with a write scope: the Space signs visitors in instead of asking for a token."""
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    block = text[4:text.index("\n---\n", 4)]
+    assert "hf_oauth: true" in block and "contribute-repos" in block
 
 
 def test_zerogpu_decorator_is_a_no_op_off_zerogpu(monkeypatch):
@@ -88,11 +98,12 @@ def test_on_zerogpu_only_the_style_run_asks_for_a_gpu(zerogpu_space):
     from ui.context import AppContext
 
     build_demo(AppContext(device=torch.device("cpu")))
-    assert [name for name, _ in zerogpu_space] == ["on_stylize"]
-    duration = zerogpu_space[0][1]
-    args = [None] * 10
-    assert duration(*args, 120, 256) == 30 and duration(*args, 300, 512) == 80
-    assert duration(*args, 1000, 1024) == 300  # capped: a visitor's daily quota is minutes
+    assert [name for name, _ in zerogpu_space] == ["stylize"]
+    duration = zerogpu_space[0][1]  # called with the handler's arguments: gr.Request, progress, then the form
+    request, progress = object(), object()
+    assert duration(request, progress, iterations=120, size=256) == 30
+    assert duration(request, progress, iterations=300, size=512, content=None) == 80
+    assert duration(request, progress, iterations=1000, size=1024) == 300  # capped: a visitor's quota is minutes
 
 
 def _wait_for_flag(path: str) -> None:
@@ -160,3 +171,38 @@ def test_app_py_starts_as_a_space(tmp_path):
         proc.wait(30)
     after = subprocess.run(["git", "status", "--porcelain"], cwd=ROOT, capture_output=True, text=True).stdout
     assert after == before, "starting the app wrote into the repository"
+
+
+def test_a_space_with_oauth_signs_in_and_pushes_with_the_visitors_token(monkeypatch, tmp_path):
+    """With hf_oauth the Space sets OAUTH_CLIENT_ID: Sign in with Hugging Face replaces the token box, and
+    the push uses the signed-in visitor's token. A local run keeps the token box."""
+    from types import SimpleNamespace
+
+    import gradio as gr
+    import torch
+
+    from app import build_tabs
+    from ui import train as T
+    from ui.context import AppContext, SessionStore
+
+    def tabs():
+        with gr.Blocks():
+            return build_tabs(AppContext(device=torch.device("cpu"), sessions=SessionStore(root=tmp_path)))
+
+    local = tabs().train.v.after
+    assert local.login is None and local.token.visible
+    monkeypatch.setenv("SYSTEM", "spaces")
+    monkeypatch.setenv("OAUTH_CLIENT_ID", "a-space-client")
+    # The Space's sign-in routes need gradio[oauth] and the Space's OAuth settings: not this test's subject.
+    monkeypatch.setattr(gr.routes, "attach_oauth", lambda app: None)
+    train = tabs().train
+    assert isinstance(train.v.after.login, gr.LoginButton) and not train.v.after.token.visible
+    pushed = {}
+    monkeypatch.setattr(T, "push_folder", lambda folder, repo_id, token: pushed.update(token=token) or "ok")
+    monkeypatch.setattr(train, "export", lambda request: tmp_path)
+    request = SimpleNamespace(session_hash="space-visitor")
+    oauth = gr.OAuthToken(token="hf_visitor", scope="contribute-repos", expires_at=0)
+    train.push(request, oauth, repo_id="someone/dcgan", token="")
+    assert pushed["token"] == "hf_visitor"
+    train.push(request, None, repo_id="someone/dcgan", token="hf_typed")  # signed out: the typed token
+    assert pushed["token"] == "hf_typed"

@@ -14,10 +14,10 @@ ASSETS = Path(__file__).resolve().parents[1] / "assets"
 CONTENT, STYLE = ASSETS / "content" / "astronaut.jpg", ASSETS / "styles" / "hokusai_great_wave.jpg"
 
 
-def stylize_args(handle_file, iterations=10, size=64):
-    """Positional inputs of /stylize: content, 3 x (style, blend weight), options."""
-    return [handle_file(str(CONTENT)), handle_file(str(STYLE)), 1.0, None, 0.5, None, 0.5,
-            0.0, 0.3, -1.0, iterations, size, "lbfgs", "content", False, 1.0, "vgg16-hed"]
+def stylize_args(handle_file, iterations=10, size=64) -> dict:
+    """Keyword inputs of /stylize (the rest at their defaults)."""
+    return dict(content=handle_file(str(CONTENT)), style_1=handle_file(str(STYLE)), log10_style_weight=0.3,
+                log10_tv_weight=-1.0, iterations=iterations, size=size, backbone="vgg16-hed")
 
 
 @pytest.mark.integration
@@ -25,7 +25,7 @@ def stylize_args(handle_file, iterations=10, size=64):
 def test_stylize_streams_through_gradio_client(client):
     from gradio_client import handle_file
 
-    job = client.submit(*stylize_args(handle_file), api_name="/stylize")
+    job = client.submit(**stylize_args(handle_file), api_name="/stylize")
     result = job.result(timeout=300)
     preview, before_after, _plot, status, download = result
     assert "Done" in status and "10/10" in status
@@ -77,7 +77,7 @@ def test_time_estimate_learns_from_real_runs_not_from_tiny_ones(monkeypatch):
     monkeypatch.setattr(tab, "MEASURED_COST", dict(tab.MEASURED_COST))
     monkeypatch.setattr(tab, "COST_BASIS", dict(tab.COST_BASIS))
     tab.remember_cost("cpu", SimpleNamespace(stopped=False, elapsed=2.5), StyleConfig(size=96, iterations=20), 1.0)
-    assert tab.MEASURED_COST["cpu"] == 4.5 and "2-core" in tab.on_estimate(120, 256, "cpu")
+    assert tab.MEASURED_COST["cpu"] == 4.5 and "2-core" in tab.estimate_md(120, 256, "cpu")
     tab.remember_cost("cpu", SimpleNamespace(stopped=False, elapsed=39.0), StyleConfig(size=256, iterations=120), 1.0)
     assert tab.MEASURED_COST["cpu"] == pytest.approx(10.0, rel=0.05)  # 39 s over 3.9 megapixel-iterations
-    assert "this server's last run" in tab.on_estimate(120, 256, "cpu")
+    assert "this server's last run" in tab.estimate_md(120, 256, "cpu")

@@ -12,9 +12,9 @@ from gradio_client import Client, handle_file
 from PIL import Image
 
 pytestmark = pytest.mark.integration
-# size, channels, then the settings in ui.train.FIELDS order: steps, batch, lr_g, lr_d, loss, ngf, ndf, nz,
-# label smoothing, D-skip threshold, DiffAugment, EMA decay, seed. Tiny nets, many steps: we stop it.
-RUN = (32, "colour", 5000, 8, 2e-4, 2e-4, "bce", 8, 8, 16, 0.1, 0.0, True, 0.99, 0)
+# /start's parameters are TrainConfig's names (plus the format); tiny nets, many steps: we stop it.
+RUN = dict(image_size=32, channels="colour", steps=5000, batch_size=8, ngf=8, ndf=8, nz=16, label_smoothing=0.1,
+           diffaugment=True, ema_decay=0.99)
 
 
 @pytest.fixture(scope="module")
@@ -48,19 +48,19 @@ def _step(output) -> int:
 
 
 def test_upload_train_stop_download_and_push(client, image_files, app_url):
-    report = client.predict(None, [handle_file(str(p)) for p in image_files], 32, "colour", api_name="/upload")
+    report = client.predict(files=[handle_file(str(p)) for p in image_files], image_size=32, api_name="/upload")
     assert "6 images ready" in report[0] and "readme.txt" in report[0]
     assert "s per step" in report[2]  # the measured time estimate
-    job = client.submit(*RUN, api_name="/start")
+    job = client.submit(**RUN, api_name="/start")
     live = _wait_for(job, lambda out: _step(out) >= 3)
     assert "Training" in live[0] and "images/s" in live[1]
     assert len(live[2]["data"]) >= 4  # the loss plot has points (2 series x >= 2 steps)
 
     other = Client(app_url, verbose=False)  # another browser session
     with pytest.raises(Exception, match="Upload some images first"):
-        other.predict(*RUN, api_name="/start")  # it cannot see this session's data
-    other.predict(None, [handle_file(str(p)) for p in image_files[:3]], 32, "colour", api_name="/upload")
-    queued = other.submit(*RUN, api_name="/start")
+        other.predict(**RUN, api_name="/start")  # it cannot see this session's data
+    other.predict(files=[handle_file(str(p)) for p in image_files[:3]], image_size=32, api_name="/upload")
+    queued = other.submit(**RUN, api_name="/start")
     waiting = _wait_for(queued, lambda out: "queue" in out[1])
     assert "position 1 in the queue" in waiting[1]  # one job at a time on CPU
 
@@ -74,22 +74,20 @@ def test_upload_train_stop_download_and_push(client, image_files, app_url):
     with zipfile.ZipFile(archive) as zf:
         assert {"config.json", "model.safetensors", "README.md", "samples.png"} <= set(zf.namelist())
     with pytest.raises(Exception, match="offline"):
-        client.predict("someone/my-dcgan", "hf_not_a_token", api_name="/push")
-    client.predict("My DCGAN", api_name="/export")
+        client.predict(repo_id="someone/my-dcgan", token="hf_not_a_token", api_name="/push")
+    client.predict(label="My DCGAN", api_name="/export")
 
 
 def test_resume_after_stop_takes_new_learning_rates_and_refuses_new_shapes(image_files, app_url):
     client = Client(app_url, verbose=False)
-    client.predict(None, [handle_file(str(p)) for p in image_files], 32, "colour", api_name="/upload")
-    job = client.submit(*RUN, api_name="/start")
+    client.predict(files=[handle_file(str(p)) for p in image_files], image_size=32, api_name="/upload")
+    job = client.submit(**RUN, api_name="/start")
     _wait_for(job, lambda out: _step(out) >= 2)
     stopped_at = _step(client.predict(api_name="/stop"))
-    wider = list(RUN)
-    wider[7] = 16  # ngf: the weights have another shape
     with pytest.raises(Exception, match="ngf is 8 in this run"):
-        client.predict(*wider, api_name="/resume")
-    slower_d = list(RUN)
-    slower_d[5] = 5e-5  # lr_d: the lesson's remedy when D wins
-    resumed = client.submit(*slower_d, api_name="/resume")
+        client.predict(**{**RUN, "ngf": 16}, api_name="/resume")  # the weights have another shape
+    resumed = client.submit(**{**RUN, "lr_d": 5e-5}, api_name="/resume")  # the lesson's remedy when D wins
     _wait_for(resumed, lambda out: _step(out) > stopped_at + 1)
+    first = resumed.outputs()[0]  # a run's first update shows the settings it trains with
+    assert (first[5], first[6], first[10], first[-1]) == (32, "colour", 5e-5, 0.99)  # size, channels, lr_d, EMA
     assert "Stopped" in client.predict(api_name="/stop")[0]

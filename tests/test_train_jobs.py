@@ -9,7 +9,7 @@ import torch
 from gan.train import Trainer
 from tests.conftest import tiny_train_config
 from ui.context import SessionStore
-from ui.train import TrainSession, _on_close
+from ui.train import TrainSession, stop_job
 from ui.train_jobs import JobSlots, TrainJob
 
 
@@ -41,14 +41,14 @@ def test_one_slot_queues_the_second_job_and_admits_it_after_the_first_stops():
 
 def test_closing_the_session_stops_its_job_after_a_last_checkpoint(tmp_path):
     store = SessionStore(root=tmp_path)
-    store.on_close(_on_close)
+    store.on_close(lambda _hash, state: stop_job(state))  # as the Train tab's close hook does
     job = _job(JobSlots(1))
     job.trainer.out_dir = store.get("abc").directory / "run"
     store.get("abc").extras["train"] = TrainSession(job=job.start())
     _wait(lambda: job.view().latest is not None)
     checkpoint = job.trainer.out_dir / "checkpoint.safetensors"
     seen = []
-    store.on_close(lambda _h, _s: seen.append(checkpoint.is_file()))  # runs after _on_close, before deletion
+    store.on_close(lambda _h, _s: seen.append(checkpoint.is_file()))  # runs after stop_job, before deletion
     store.close("abc")
     assert job.view().state == "stopped" and not job.thread.is_alive()
     assert seen == [True]

@@ -89,39 +89,103 @@ def test_a_visitor_walks_all_three_tabs(page, artifacts_dir, tmp_path):
     style(page, artifacts_dir)
 
 
-def test_a_closed_tab_offers_its_run_back_when_reopened(browser, app_url, artifacts_dir, tmp_path):
-    """Train, close the tab (demo.unload stops the job, the checkpoint stays), reopen: 'Resume your last run'."""
-    context = browser.new_context(viewport={"width": 1280, "height": 900})  # one browser: one localStorage
-    page = context.new_page()
+def slider_value(page, label: str) -> str:
+    return page.locator(f"input[aria-label='number input for {label}']").input_value()
+
+
+def open_app(page, app_url) -> str:
+    """Load the app in `page`; its tab's resume token (sessionStorage) once the page load has set it."""
     page.goto(app_url)
+    page.wait_for_function("() => sessionStorage.getItem('gan-atelier-tab')", timeout=30_000)
+    return page.evaluate("() => sessionStorage.getItem('gan-atelier-tab')")
+
+
+def train_and_stop(page, folder, channels: str = "colour") -> None:
+    """Upload `folder` at 32 px in `channels`, train a few steps, stop."""
+    page.bring_to_front()  # a background tab's timers are throttled
     page.get_by_role("tab", name="Train").click()
     page.get_by_role("radio", name="32", exact=True).check()
-    page.locator("input[type=file][webkitdirectory]").first.set_input_files(str(tiny_folder(tmp_path / "sq")))
+    page.get_by_role("radio", name=channels, exact=True).check()
+    page.locator("input[type=file][webkitdirectory]").first.set_input_files(str(folder))
     page.wait_for_selector("#train-report >> text=8 images ready", timeout=60_000)
     page.get_by_role("button", name="Start", exact=True).click()
     page.wait_for_selector("text=images/s", timeout=60_000)
-    page.close(run_before_unload=True)
-    again = context.new_page()
-    resume_button = None
+    page.get_by_role("button", name="Stop", exact=True).click()
+    page.wait_for_selector("#train-status >> text=Stopped", timeout=60_000)
+
+
+def resume_in_new_tab(context, app_url):
+    """A new tab of the same browser; once the closed tabs' sessions are gone, 'Resume your last run'."""
+    page = context.new_page()
+    page.bring_to_front()  # a background tab's timers are throttled
     for _ in range(20):  # the unload reaches the server shortly after the tab closes
-        again.goto(app_url)
-        again.get_by_role("tab", name="Train").click()
-        resume_button = again.get_by_role("button", name="Resume your last run")
+        page.goto(app_url)
+        page.get_by_role("tab", name="Train").click()
+        button = page.get_by_role("button", name="Resume your last run")
         try:
-            resume_button.wait_for(state="visible", timeout=3_000)
+            button.wait_for(state="visible", timeout=3_000)
             break
         except Exception:  # not yet offered: the old session may still be closing
-            again.wait_for_timeout(500)
-    resume_button.click()
-    again.wait_for_selector("text=images/s", timeout=60_000)
-    # the page shows the resumed run's own settings (32 px), not the fresh page's defaults (64 px)
-    size_32 = again.get_by_role("radio", name="32", exact=True)
+            page.wait_for_timeout(500)
+    button.click()
+    page.wait_for_selector("text=images/s", timeout=60_000)
+    return page
+
+
+def wait_checked(page, name: str) -> bool:
+    radio = page.get_by_role("radio", name=name, exact=True)
     for _ in range(50):
-        if size_32.is_checked():
-            break
-        again.wait_for_timeout(200)
-    assert size_32.is_checked(), again.locator("#train-report").inner_text()
+        if radio.is_checked():
+            return True
+        page.wait_for_timeout(200)
+    return False
+
+
+def test_a_closed_tab_offers_its_run_back_when_reopened(browser, app_url, artifacts_dir, tmp_path):
+    """Train, close the tab (demo.unload stops the job, the checkpoint stays), reopen: 'Resume your last run',
+    and the page shows the resumed run's own settings (32 px, grey, the suggested batch), not the defaults."""
+    context = browser.new_context(viewport={"width": 1280, "height": 900})  # one browser: one localStorage
+    page = context.new_page()
+    open_app(page, app_url)
+    train_and_stop(page, tiny_folder(tmp_path / "sq"), channels="grey")
+    batch = slider_value(page, "Batch size")
+    assert batch != "64"  # the suggestion for 8 images on a CPU, not the page's default
+    page.close(run_before_unload=True)
+    again = resume_in_new_tab(context, app_url)
+    assert wait_checked(again, "32") and wait_checked(again, "grey"), again.locator("#train-report").inner_text()
+    assert slider_value(again, "Batch size") == batch
     again.screenshot(path=str(artifacts_dir / "walk-5-resumed.png"), full_page=True)
     again.get_by_role("button", name="Stop", exact=True).click()
     again.wait_for_selector("#train-status >> text=Stopped", timeout=60_000)
+    lr_d = again.get_by_label("Learning rate D")  # the lesson's remedy when D wins: resume with a lower lr_d
+    lr_d.fill("0.00005")
+    lr_d.press("Enter")
+    again.get_by_role("button", name="Resume", exact=True).click()
+    again.wait_for_selector("text=Resuming at step", timeout=60_000)  # the toast names the change
+    again.wait_for_selector("#train-status >> text=Training", timeout=60_000)
+    assert float(lr_d.input_value()) == 5e-5 and wait_checked(again, "grey")  # the run's settings, as resumed
+    again.get_by_role("button", name="Stop", exact=True).click()
+    again.wait_for_selector("#train-status >> text=Stopped", timeout=60_000)
+    context.close()
+
+
+def test_two_tabs_of_one_browser_keep_separate_resume_slots(browser, app_url, artifacts_dir, tmp_path):
+    """Two tabs train (one in colour, one in grey) and close; two new tabs get one run each, with its settings.
+    One localStorage slot for the whole browser would lose the first tab's run."""
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    folder = tiny_folder(tmp_path / "sq")
+    first, second = context.new_page(), context.new_page()
+    assert open_app(first, app_url) != open_app(second, app_url)  # one slot per tab
+    train_and_stop(first, folder, channels="colour")
+    train_and_stop(second, folder, channels="grey")
+    first.close(run_before_unload=True)
+    second.close(run_before_unload=True)
+    shown = []
+    for _ in range(2):
+        tab = resume_in_new_tab(context, app_url)
+        shown.append("grey" if wait_checked(tab, "grey") else "colour" if wait_checked(tab, "colour") else "?")
+        tab.screenshot(path=str(artifacts_dir / f"walk-6-two-tabs-{len(shown)}.png"), full_page=True)
+        tab.get_by_role("button", name="Stop", exact=True).click()
+        tab.wait_for_selector("#train-status >> text=Stopped", timeout=60_000)
+    assert sorted(shown) == ["colour", "grey"]  # each closed tab's run came back, each with its settings
     context.close()

@@ -14,9 +14,10 @@ import shutil
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import torch
 
@@ -63,10 +64,16 @@ class SessionStore:
         with self._lock:
             return list(self._sessions.values())
 
+    def hashes(self) -> list[str]:
+        """The open sessions' keys (a snapshot)."""
+        with self._lock:
+            return list(self._sessions)
+
     def get(self, session_hash: str | None) -> SessionState:
         """The session's state, created on first use (an unguessable folder under root)."""
         key = session_hash or "anonymous"
-        self._sweep()
+        if time.monotonic() - self._last_sweep >= 60:  # at most once a minute, on use
+            self.sweep()
         with self._lock:
             state = self._sessions.get(key)
             if state is None:
@@ -76,12 +83,9 @@ class SessionStore:
             state.last_seen = time.monotonic()
             return state
 
-    def _sweep(self) -> None:
-        """Close sessions idle for longer than ttl_s; runs at most once a minute, on use."""
-        now = time.monotonic()
-        if now - self._last_sweep < 60:
-            return
-        self._last_sweep = now
+    def sweep(self) -> None:
+        """Close the sessions idle for longer than ttl_s, and remove the kept folders past it."""
+        now = self._last_sweep = time.monotonic()
         with self._lock:
             stale = [k for k, s in self._sessions.items() if now - s.last_seen > self.ttl_s]
         for key in stale:
@@ -118,6 +122,7 @@ class SessionStore:
             state = self._sessions.pop(session_hash or "anonymous", None)
         if state is None:
             return
+        log.info("closing session %s", (session_hash or "anonymous")[:6])
         for hook in self._on_close:
             hook(session_hash or "anonymous", state)
         shutil.rmtree(state.directory, ignore_errors=True)

@@ -1,14 +1,14 @@
 """Explore in the page: the hidden values and the events that let the browser draw slider moves itself.
 
 web/explore.js does the drawing; this module gives it what it needs through Gradio:
-- `page_model` (hidden gr.JSON): the model's description from web.pagemodels (ONNX and runtime
+- `Carriers.model` (hidden gr.JSON): the model's description from web.pagemodels (ONNX and runtime
   URLs, shape, GANSpace directions), sent when the model changes;
-- `page_latent` (hidden gr.JSON): the current z before edits (the seed's, or a projection's), the
+- `Carriers.latent` (hidden gr.JSON): the current z before edits (the seed's, or a projection's), the
   server's raw-z edits and the model's key, sent whenever the server sets the picture (start, seed,
   reset, recipe, model, projection, grid pick); slider moves never change z, so /generate omits it;
-- `page_ends` (hidden gr.JSON): the z of the interpolation's seeds, for the scrub slider `t`;
-- hidden buttons whose click is the server render (`/generate`, `/scrub`): the page clicks them
-  when it cannot draw (model not loaded yet, no WASM) and once after the sliders rest.
+- `Scrub.ends` (hidden gr.JSON): the z of the interpolation's seeds, for the scrub slider `t`;
+- hidden buttons whose click is the server render (`/generate`, `/scrub`): the page clicks them when
+  it cannot draw (model not loaded yet, no WASM) and, for the picture, once after the sliders rest.
 Slider events are `fn=None, js=...`: they send no request. JSON floats are the exact float32 values.
 """
 
@@ -22,50 +22,56 @@ from gan.explorer import latent as L
 
 PICTURE_ID, SYNC_ID = "explore-picture", "explore-sync"
 SCRUB_ID, SCRUB_SYNC_ID = "explore-scrub", "explore-scrub-sync"
+STATUS = '<div id="explore-page-status-text" class="atelier-page-status"></div>'
 
 
 @dataclass
-class PageWidgets:
-    """The hidden carriers and the scrub preview (see the module docstring)."""
+class Carriers:
+    """The main picture's hidden carriers."""
 
     model: gr.JSON
     latent: gr.JSON
     sync: gr.Button
+
+
+@dataclass
+class Scrub:
+    """The interpolation's scrub slider, its picture and its carriers."""
+
     ends: gr.JSON
     t: gr.Slider
-    scrub: gr.Image
-    scrub_sync: gr.Button
+    image: gr.Image
+    sync: gr.Button
 
 
-def build_carriers() -> tuple[gr.JSON, gr.JSON, gr.Button]:
-    """The main picture's hidden carriers and the line saying where slider moves are drawn (under the picture)."""
-    gr.HTML('<div id="explore-page-status-text" class="atelier-page-status"></div>', padding=False)
-    model = gr.JSON(visible=False, elem_id="explore-page-model")
-    latent = gr.JSON(visible=False, elem_id="explore-page-latent")
-    sync = gr.Button("Render on the server", visible="hidden", elem_id=SYNC_ID)
-    return model, latent, sync
+def build_carriers() -> Carriers:
+    """The line saying where slider moves are drawn (filled in by the page) and the hidden carriers."""
+    gr.HTML(STATUS, padding=False)
+    return Carriers(model=gr.JSON(visible=False, elem_id="explore-page-model"),
+                    latent=gr.JSON(visible=False, elem_id="explore-page-latent"),
+                    sync=gr.Button("Render on the server", visible="hidden", elem_id=SYNC_ID))
 
 
-def build_scrub() -> tuple[gr.JSON, gr.Slider, gr.Image, gr.Button]:
-    """The interpolation's scrub slider and its preview (inside the interpolation panel)."""
+def build_scrub() -> Scrub:
+    """The scrub slider and its picture (inside the interpolation panel)."""
     ends = gr.JSON(visible=False, elem_id="explore-page-ends")
     with gr.Row():
         t = gr.Slider(0.0, 1.0, value=0.0, step=1 / 240, label="Scrub along the path (t): drawn live",
                       elem_id="explore-t", scale=3)
-        scrub = gr.Image(label="At t", format="png", type="filepath", interactive=False, height=200,
+        image = gr.Image(label="At t", format="png", type="filepath", interactive=False, height=200,
                          elem_id=SCRUB_ID, scale=1, buttons=[])
-    scrub_sync = gr.Button("Render t on the server", visible="hidden", elem_id=SCRUB_SYNC_ID)
-    return ends, t, scrub, scrub_sync
+    return Scrub(ends=ends, t=t, image=image,
+                 sync=gr.Button("Render t on the server", visible="hidden", elem_id=SCRUB_SYNC_ID))
 
 
 def latent_payload(key: str, recipe: L.Recipe, nz: int, edits: dict[int, float]) -> dict:
-    """What page_latent carries: the model key, z before edits (exact float32 values), raw-z edits."""
+    """What Carriers.latent holds: the model key, z before edits (exact float32 values), raw-z edits."""
     z = L.base_latent(recipe, nz)[0]
     return {"key": key, "z": z.tolist(), "edits": {str(i): float(v) for i, v in edits.items()}}
 
 
 def ends_payload(key: str, nz: int, end_seed: int, start_seed: int | None) -> dict:
-    """What page_ends carries: the z of the interpolation's end seed and, if set, of its start seed."""
+    """What Scrub.ends holds: the z of the interpolation's end seed and, if set, of its start seed."""
     end = L.sample_z(int(end_seed), nz)[0].tolist()
     start = None if start_seed is None else L.sample_z(int(start_seed), nz)[0].tolist()
     return {"key": key, "end_z": end, "start_z": start}
@@ -84,3 +90,12 @@ def js_call(kind: str, view: str, image_id: str, sync_id: str, fields: list[tupl
     return (f"(...v) => {{ const A = window.atelierExplore; "
             f"if (A) A.{kind}('{view}', '{image_id}', '{sync_id}', {values}{extra}); "
             f"else if ('{kind}' === 'input') document.getElementById('{sync_id}')?.click(); return []; }}")
+
+
+def wire_js(triggers: list, inputs: list, fields: list[tuple[str, int]], kind: str, view: str,
+            settle: bool = False) -> None:
+    """A browser-only event (no request, no API endpoint): `kind` is "input" (a slider moved) or
+    "latent" (the server set the picture)."""
+    image_id, sync_id = (PICTURE_ID, SYNC_ID) if view == "main" else (SCRUB_ID, SCRUB_SYNC_ID)
+    # gr.on, not ui.forms.on: a js-only event has no handler and no API name (Gradio makes it private).
+    gr.on(triggers, None, inputs=inputs, js=js_call(kind, view, image_id, sync_id, fields, settle))

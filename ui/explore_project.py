@@ -2,8 +2,8 @@
 
 `/project` (image, model, steps) streams the best latent so far as a picture with a progress line,
 then the final picture and its recipe (a Recipe holding the projected z). The Explore tab then
-loads that recipe like any other, so every slider, the grid and the interpolation work on it.
-`/stop_projection` ends a run early with the best latent so far.
+loads that recipe like any other (ui/explore.py chains /load_recipe), so every slider, the grid and
+the interpolation work on it. `/stop_projection` ends a run early with the best latent so far.
 """
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from typing import Any
 
 import gradio as gr
 from PIL import Image
@@ -18,6 +19,7 @@ from PIL import Image
 from common.backbones import BackboneUnavailable
 from gan.explorer import latent as L
 from gan.explorer import projection as P
+from ui.files import publish
 
 CONFIG = P.ProjectionConfig()
 STOP_KEY = "explore_projection_stop"
@@ -30,7 +32,7 @@ HONEST = ("**What to expect.** The generator can only draw what it learned: a 64
 
 
 @dataclass
-class ProjectWidgets:
+class ProjectPanel:
     """The projection panel."""
 
     photo: gr.Image
@@ -41,7 +43,7 @@ class ProjectWidgets:
     result: gr.Image
 
 
-def build_panel() -> ProjectWidgets:
+def build_panel() -> ProjectPanel:
     """The panel's widgets (inside the Explore tab)."""
     with gr.Accordion("Your photo in the latent space (projection)", open=False):
         gr.Markdown(HONEST)
@@ -56,7 +58,7 @@ def build_panel() -> ProjectWidgets:
             run = gr.Button("Find my photo in the latent space", variant="primary")
             stop = gr.Button("Stop", variant="stop")
         status = gr.Markdown(elem_id="explore-projection-status")
-    return ProjectWidgets(photo=photo, steps=steps, run=run, stop=stop, status=status, result=result)
+    return ProjectPanel(photo=photo, steps=steps, run=run, stop=stop, status=status, result=result)
 
 
 def progress_line(record: P.ProjectionProgress, starts: int) -> str:
@@ -67,12 +69,10 @@ def progress_line(record: P.ProjectionProgress, starts: int) -> str:
 
 
 class Projector:
-    """The /project and /stop_projection handlers, bound to Explore's model loader and file saver."""
+    """The /project and /stop_projection handlers, bound to Explore's model loader and widgets."""
 
-    def __init__(self, ctx, load_model: Callable, save_file: Callable[[bytes, str], str]) -> None:
-        self.ctx = ctx
-        self.load_model = load_model
-        self.save_file = save_file
+    def __init__(self, ctx, panel: ProjectPanel, recipe_box: gr.Code, load_model: Callable) -> None:
+        self.ctx, self.panel, self.recipe_box, self.load_model = ctx, panel, recipe_box, load_model
 
     def stop_event(self, request: gr.Request | None) -> threading.Event:
         """This session's stop flag (a fresh one for each run)."""
@@ -81,33 +81,32 @@ class Projector:
         return event
 
     def picture(self, loaded, z, name: str) -> str:
-        """A latent's picture at 256 px (nearest), saved; its path."""
+        """A latent's picture at 256 px (nearest), published; its path."""
         image = L.generate(loaded.G, z.to(next(loaded.G.parameters()).device))[0]
-        return self.save_file(L.png_bytes(L.to_pil(image, 256, "nearest")), name)
+        return publish(L.png_bytes(L.to_pil(image, 256, "nearest")), name)
 
-    def project(self, image: Image.Image | None, model: str, steps: float,
-                request: gr.Request = None) -> Iterator[tuple]:
-        """Photo -> (picture, progress line, recipe JSON), streamed; the last one is the result."""
+    def project(self, request: gr.Request, image: Image.Image | None, model: str, steps: float) -> Iterator[dict]:
+        """Photo -> the closest picture so far and a progress line, streamed; the last also sets the recipe."""
         if image is None:
             raise gr.Error("Upload a photo first.")
         loaded = self.load_model(model, request)
+        panel = self.panel
         try:
             config = P.ProjectionConfig(steps=int(steps))
-            runs = P.project(loaded.G, image, config, self.stop_event(request))
-            for record in runs:
-                line = progress_line(record, config.starts)
-                if not record.done:
-                    yield self.picture(loaded, record.z, "projecting.png"), line, gr.skip()
-                    continue
-                recipe = L.Recipe(model=model, z=tuple(record.z[0].tolist()), size=512)
-                yield self.picture(loaded, record.z, "projection.png"), line, recipe.to_json()
+            for record in P.project(loaded.G, image, config, self.stop_event(request)):
+                out: dict[Any, Any] = {panel.status: progress_line(record, config.starts)}
+                if record.done:
+                    recipe = L.Recipe(model=model, z=tuple(record.z[0].tolist()), size=512)
+                    out[self.recipe_box] = recipe.to_json()
+                name = "projection.png" if record.done else "projecting.png"
+                out[panel.result] = self.picture(loaded, record.z, name)
+                yield out
         except (ValueError, BackboneUnavailable, OSError) as err:
             raise gr.Error(f"Cannot project this photo: {err}") from err
 
-    def stop(self, request: gr.Request = None) -> str:
+    def stop(self, request: gr.Request) -> dict:
         """End this session's projection early (it keeps the best latent so far)."""
-        session = self.ctx.sessions.get(request.session_hash if request else None)
-        event = session.extras.get(STOP_KEY)
+        event = self.ctx.sessions.get(request.session_hash if request else None).extras.get(STOP_KEY)
         if event is not None:
             event.set()
-        return "Stopping…"
+        return {self.panel.status: "Stopping…"}

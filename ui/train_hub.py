@@ -16,12 +16,14 @@ OFFLINE = ("The Hugging Face Hub cannot be reached from this server (it runs off
 
 
 def push_folder(folder: Path, repo_id: str, token: str) -> str:
-    """Create (if needed) the model repo and upload the folder; return a Markdown link or raise gr.Error."""
+    """Create (if needed) the model repo and upload the folder with `token` (a signed-in visitor's OAuth token
+    on the Space, else the one typed in); return a Markdown link or raise gr.Error."""
     repo_id, token = (repo_id or "").strip(), (token or "").strip()
     if not REPO_ID.match(repo_id):
         raise gr.Error("The repo id must look like your-name/model-name.")
     if not token:
-        raise gr.Error("A Hub token with write access is needed (huggingface.co/settings/tokens).")
+        raise gr.Error("Sign in with Hugging Face (on the Space), or paste a Hub token with write access "
+                       "(huggingface.co/settings/tokens).")
     if constants.HF_HUB_OFFLINE:
         raise gr.Error(OFFLINE)
     api = HfApi(token=token)

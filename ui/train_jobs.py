@@ -14,11 +14,16 @@ from dataclasses import dataclass, field
 
 import torch
 
-from gan.train.card import grid_uint8
 from gan.train import Trainer, TrainStep
+from gan.train.card import grid_uint8
 
 log = logging.getLogger(__name__)
 FINISHED = ("done", "stopped", "nan", "error", "oom")
+
+
+def half_batch(batch_size: int) -> int:
+    """What 'Retry at half the batch size' sets."""
+    return max(1, batch_size // 2)
 
 
 class JobSlots:
@@ -27,10 +32,10 @@ class JobSlots:
     def __init__(self, limit: int) -> None:
         self.limit = limit
         self._cond = threading.Condition()
-        self._queue: list["TrainJob"] = []
+        self._queue: list[TrainJob] = []
         self._running = 0
 
-    def acquire(self, job: "TrainJob") -> bool:
+    def acquire(self, job: TrainJob) -> bool:
         """Wait for a slot; False if the job was stopped while waiting."""
         with self._cond:
             self._queue.append(job)
@@ -51,7 +56,7 @@ class JobSlots:
             self._running -= 1
             self._cond.notify_all()
 
-    def position(self, job: "TrainJob") -> int:
+    def position(self, job: TrainJob) -> int:
         """1-based place in the queue, 0 when not waiting."""
         with self._cond:
             return self._queue.index(job) + 1 if job in self._queue else 0
@@ -89,7 +94,7 @@ class TrainJob:
         self.warnings: list[str] = []
         self.thread = threading.Thread(target=self._run, name="train-job", daemon=True)
 
-    def start(self) -> "TrainJob":
+    def start(self) -> TrainJob:
         self.thread.start()
         return self
 
@@ -133,7 +138,7 @@ class TrainJob:
         if self.trainer.device.type == "cuda":
             torch.cuda.empty_cache()
         c = self.trainer.config
-        half = max(8, c.batch_size // 2)
+        half = half_batch(c.batch_size)
         self.error = (f"The {self.trainer.device.type} device ran out of memory at batch size {c.batch_size} and "
                       f"{c.image_size} px. Retry at half the batch size ({half})"
                       + (" or" if half < c.batch_size else ", it is already the smallest, so")

@@ -45,9 +45,14 @@ class ExploreLimits:
     truncation_default: float = 1.0
     step: float = 0.05
     grid_size: int = 16
+    frames_min: int = 2
     frames_default: int = 24
     frames_max: int = 120
+    fps_min: int = 1
     fps_default: int = 12
+    fps_max: int = 50  # GIF frame delays are in 1/100 s; browsers slow anything faster
+    display_sizes: tuple[int, ...] = (256, 512)  # what the picker offers (Recipe accepts DISPLAY_SIZES)
+    size_default: int = 512
     cpu_threads: int = 1  # intra-op threads for one slider render on CPU (see common.device.intra_op_threads)
 
     def __post_init__(self) -> None:
@@ -360,17 +365,18 @@ class Interpolation:
 
     start: Recipe
     end_seed: int
-    frames: int = 24
+    frames: int = ExploreLimits.frames_default
     method: str = "slerp"
     keep_edits: bool = True  # True: the end seed gets start's truncation / directions / raw edits too
-    fps: int = 12
+    fps: int = ExploreLimits.fps_default
     start_seed: int | None = None  # None: start from the recipe's own seed
 
     def __post_init__(self) -> None:
-        if not 2 <= self.frames <= 120:
-            raise ValueError(f"Frames must be between 2 and 120, got {self.frames}.")
-        if not 1 <= self.fps <= 50:
-            raise ValueError(f"Frames per second must be between 1 and 50, got {self.fps}.")
+        lim = ExploreLimits()
+        if not lim.frames_min <= self.frames <= lim.frames_max:
+            raise ValueError(f"Frames must be between {lim.frames_min} and {lim.frames_max}, got {self.frames}.")
+        if not lim.fps_min <= self.fps <= lim.fps_max:
+            raise ValueError(f"Frames per second must be between {lim.fps_min} and {lim.fps_max}, got {self.fps}.")
         if self.method not in ("slerp", "lerp"):
             raise ValueError(f"Interpolation method must be 'slerp' or 'lerp', got {self.method!r}.")
         for seed in (self.end_seed, self.start_seed):
