@@ -107,15 +107,15 @@ class Explore:
         payload = explore_page.ends_payload(self.pages.fingerprint(loaded), loaded.G.cfg.nz, int(end_seed or 0), start)
         return {self.v.interpolation.scrub.ends: payload}
 
-    def scrub(self, request: gr.Request, t: float, **given: Any) -> dict:
+    def scrub(self, request: gr.Request, t: float, end_seed: float, start_seed: float, method: str,
+              keep_edits: bool, **given: Any) -> dict:
         """The picture at fraction t of the interpolation's path, rendered on the server (256 px)."""
-        r, j = self.v.recipe.read(given), self.v.interpolation.form.read(given)
+        r = self.v.recipe.read(given)
         loaded = self.load(r.model, request)
         recipe, _ = self.recipe(r, loaded.G.cfg.nz)
         try:
-            job = L.Interpolation(start=recipe, end_seed=int(j.end_seed), method=j.method,
-                                  keep_edits=bool(j.keep_edits),
-                                  start_seed=None if j.start_seed in (None, "", -1) else int(j.start_seed))
+            job = L.Interpolation(start=recipe, end_seed=int(end_seed), method=method, keep_edits=bool(keep_edits),
+                                  start_seed=None if start_seed in (None, "", -1) else int(start_seed))
             z = L.interpolation_point(loaded.G, job, float(t), loaded.directions)
         except (ValueError, TypeError) as err:
             raise gr.Error(str(err)) from err
@@ -346,7 +346,8 @@ def wire(ex: Explore, v: ExploreView) -> None:
     on(i.button.click, ex.interpolate, inputs=[r, i.form], outputs=[i.animation, i.strip, i.files],
        api_name="interpolate", tool=True, doc="Animate from the picture of these settings (or from start_seed) to "
        "end_seed: a looping GIF, a frame strip, and the GIF / WebP / strip files.")
-    on(i.scrub.sync.click, ex.scrub, inputs=[r, i.form, {"t": i.scrub.t}], outputs=[i.scrub.image], api_name="scrub",
+    path = {name: getattr(i.form, name) for name in ("end_seed", "start_seed", "method", "keep_edits")}
+    on(i.scrub.sync.click, ex.scrub, inputs=[r, {**path, "t": i.scrub.t}], outputs=[i.scrub.image], api_name="scrub",
        doc="The picture at fraction t (0..1) of the path /interpolate animates.", **fast)
     on([i.form.end_seed.change, i.form.start_seed.change, r.model.change], ex.ends,
        inputs={"model": r.model, "end_seed": i.form.end_seed, "start_seed": i.form.start_seed},

@@ -47,14 +47,16 @@ class Scrub:
 def build_carriers() -> Carriers:
     """The line saying where slider moves are drawn (filled in by the page) and the hidden carriers."""
     gr.HTML(STATUS, padding=False)
-    return Carriers(model=gr.JSON(visible=False, elem_id="explore-page-model"),
-                    latent=gr.JSON(visible=False, elem_id="explore-page-latent"),
+    return Carriers(model=gr.JSON(visible=False, elem_id="explore-page-model",
+                                  label="In-page model: ONNX and runtime URLs, shape, directions"),
+                    latent=gr.JSON(visible=False, elem_id="explore-page-latent",
+                                   label="In-page latent: z before edits, raw-z edits, model key"),
                     sync=gr.Button("Render on the server", visible="hidden", elem_id=SYNC_ID))
 
 
 def build_scrub() -> Scrub:
     """The scrub slider and its picture (inside the interpolation panel)."""
-    ends = gr.JSON(visible=False, elem_id="explore-page-ends")
+    ends = gr.JSON(visible=False, elem_id="explore-page-ends", label="The interpolation seeds' z, for the scrub")
     with gr.Row():
         t = gr.Slider(0.0, 1.0, value=0.0, step=1 / 240, label="Scrub along the path (t): drawn live",
                       elem_id="explore-t", scale=3)

@@ -57,7 +57,7 @@ def build_panel() -> ProjectPanel:
                               elem_id="explore-projection-steps")
             run = gr.Button("Find my photo in the latent space", variant="primary")
             stop = gr.Button("Stop", variant="stop")
-        status = gr.Markdown(elem_id="explore-projection-status")
+        status = gr.Markdown(elem_id="explore-projection-status", label="Progress")
     return ProjectPanel(photo=photo, steps=steps, run=run, stop=stop, status=status, result=result)
 
 
