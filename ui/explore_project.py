@@ -56,7 +56,7 @@ def build_panel() -> ProjectPanel:
             steps = gr.Slider(10, CONFIG.steps_max, value=CONFIG.steps, step=10, label="Steps (more: closer, slower)",
                               elem_id="explore-projection-steps")
             run = gr.Button("Find my photo in the latent space", variant="primary")
-            stop = gr.Button("Stop", variant="stop")
+            stop = gr.Button("Stop projecting", variant="stop")
         status = gr.Markdown(elem_id="explore-projection-status", label="Progress")
     return ProjectPanel(photo=photo, steps=steps, run=run, stop=stop, status=status, result=result)
 
