@@ -22,7 +22,7 @@ import tempfile
 import time
 from pathlib import Path
 
-BENCHMARKS = ["explore_latency", "explore_web", "interpolation", "train_throughput", "ingest",
+BENCHMARKS = ["explore_latency", "explore_web", "interpolation", "train_throughput", "train_cpu", "ingest",
               "style_speed", "ddp_scaling", "cold_start"]
 COLUMNS = ["what", "ours", "reference", "unit", "ratio", "device", "peak_mem_mb", "note"]
 

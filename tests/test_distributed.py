@@ -47,7 +47,8 @@ def _rank_main(rank: int, world: int, port: int, root: str, steps: int) -> None:
         trainer = Trainer(TrainConfig(steps=steps, **TINY), out_dir=Path(root) / f"out{rank}", parallel=hook)
         records = list(trainer.run(_images()))
         modules = (("G", trainer.G), ("D", trainer.D), ("EMA", trainer.ema))
-        state = {f"{name}.{k}": v.detach().clone() for name, m in modules for k, v in m.state_dict().items()}
+        state = {f"{name}.{k}": v.detach().contiguous().clone()  # channels_last weights: safetensors wants row-major
+                 for name, m in modules for k, v in m.state_dict().items()}
         save_file(state, str(Path(root) / f"state{rank}.safetensors"))
         (Path(root) / f"steps{rank}.json").write_text(json.dumps([r.step for r in records]))
     finally:

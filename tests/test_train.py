@@ -122,8 +122,9 @@ def test_resume_may_change_how_it_learns_but_not_what_it_is(tmp_path, images):
 
 
 def test_resume_takes_a_checkpoint_from_another_kind_of_device(tmp_path, images, caplog):
-    """A checkpoint written on CUDA carries a 16-byte generator state and `fused: True`; on this
-    CPU it must resume (reseeded, with this device's optimiser settings), not crash."""
+    """A checkpoint written on CUDA carries a 16-byte generator state (and one written by an older
+    CPU trainer `fused: None`); on this CPU it must resume (reseeded, with this device's optimiser
+    settings: fused Adam), not crash."""
     from gan.train.checkpoint import load_checkpoint, save_checkpoint
 
     list(Trainer(tiny(steps=6), out_dir=tmp_path).run(images))
@@ -131,12 +132,12 @@ def test_resume_takes_a_checkpoint_from_another_kind_of_device(tmp_path, images,
     state.rng = torch.zeros(16, dtype=torch.uint8)  # the size of a CUDA generator's state
     for opt in state.optimizers.values():
         for group in opt["param_groups"]:
-            group["fused"] = True
+            group["fused"] = None
     save_checkpoint(state, tmp_path)
     with caplog.at_level("WARNING", logger="gan.train"):
         resumed = Trainer.resume(tmp_path, steps=8)
     assert "another kind of device" in caplog.text
-    assert all(g["fused"] is None for opt in (resumed.opt_g, resumed.opt_d) for g in opt.param_groups)
+    assert all(g["fused"] is True for opt in (resumed.opt_g, resumed.opt_d) for g in opt.param_groups)
     rest = list(resumed.run(images))
     assert rest[-1].step == 8 and all(torch.isfinite(torch.tensor([r.loss_d, r.loss_g])).all() for r in rest)
 

@@ -183,7 +183,8 @@ def test_two_tabs_of_one_browser_keep_separate_resume_slots(browser, app_url, ar
     shown = []
     for _ in range(2):
         tab = resume_in_new_tab(context, app_url)
-        shown.append("grey" if wait_checked(tab, "grey") else "colour" if wait_checked(tab, "colour") else "?")
+        assert wait_checked(tab, "32")  # the run's settings have reached the page (a fresh page shows 64 px)
+        shown.append("grey" if tab.get_by_role("radio", name="grey", exact=True).is_checked() else "colour")
         tab.screenshot(path=str(artifacts_dir / f"walk-6-two-tabs-{len(shown)}.png"), full_page=True)
         tab.get_by_role("button", name="Stop", exact=True).click()
         tab.wait_for_selector("#train-status >> text=Stopped", timeout=60_000)

@@ -148,7 +148,9 @@ def _loop(trainer: Trainer, data: torch.Tensor | BatchStream, main_rank: bool) -
         with tqdm(total=trainer.config.steps, initial=trainer.step, unit="step", disable=not main_rank) as bar:
             for rec in trainer.run(data, stop_event=stop):
                 bar.update(rec.step - bar.n)
-                bar.set_postfix(loss_d=f"{rec.loss_d:.3f}", loss_g=f"{rec.loss_g:.3f}", img_s=f"{rec.images_per_s:.0f}")
+                growth = {"px": rec.resolution, "fade_in": f"{rec.fade_in:.2f}"} if rec.growing else {}
+                bar.set_postfix(loss_d=f"{rec.loss_d:.3f}", loss_g=f"{rec.loss_g:.3f}", img_s=f"{rec.images_per_s:.0f}",
+                                **growth)
                 if rec.warning and main_rank:
                     tqdm.write(f"warning at step {rec.step}: {rec.warning}")
     finally:

@@ -9,6 +9,7 @@ import torch
 
 from gan.explorer.model import DCGANConfig
 from gan.train.diffaugment import parse_policy
+from gan.train.progressive import growth_end, start_resolutions
 
 LOSSES = ("bce", "hinge")
 DEFAULT_POLICY = "color,translation,cutout"
@@ -17,7 +18,8 @@ SMALL_DATASET = 1000  # below this many images DiffAugment is on by default (Zha
 LIMITS = {"nz": (1, 512), "ngf": (4, 256), "ndf": (4, 256), "lr_g": (1e-6, 1e-2), "lr_d": (1e-6, 1e-2),
           "beta1": (0.0, 0.99), "beta2": (0.0, 0.9999), "batch_size": (1, 512), "steps": (1, 10_000_000),
           "d_skip_threshold": (0.0, 2.0), "label_smoothing": (0.0, 0.5), "ema_decay": (0.0, 0.9999),
-          "sample_every": (1, 1_000_000), "checkpoint_every": (1, 1_000_000), "n_samples": (1, 256)}
+          "sample_every": (1, 1_000_000), "checkpoint_every": (1, 1_000_000), "n_samples": (1, 256),
+          "grow_phase_steps": (1, 1_000_000), "grow_fade_steps": (1, 1_000_000)}
 # What a resumed run may change: how it learns, not what it is (shapes of the weights, the fixed
 # noise of its sample grids, its image format). Changing lr_d mid-run is the lesson's remedy when D wins.
 TUNABLE_ON_RESUME = ("steps", "batch_size", "lr_g", "lr_d", "beta1", "beta2", "loss", "label_smoothing",
@@ -52,6 +54,11 @@ class TrainConfig:
     checkpoint_every: int = 500
     n_samples: int = 64  # fixed-noise samples in each grid
     seed: int = 0
+    # progressive growing (Karras et al. 2018): start at grow_from px (0 = off), train each resolution
+    # for grow_phase_steps, then fade the next layer in over grow_fade_steps (see gan/train/progressive.py)
+    grow_from: int = 0
+    grow_phase_steps: int = 300
+    grow_fade_steps: int = 300
 
     def __post_init__(self) -> None:
         _ = self.model_config  # validates image_size, nc, nz, ngf, ndf
@@ -62,6 +69,24 @@ class TrainConfig:
             if not low <= value <= high:
                 raise ValueError(f"{name} must be between {low} and {high}, got {value!r}.")
         parse_policy(self.diffaugment)
+        self._check_growth()
+
+    def _check_growth(self) -> None:
+        if not self.grow_from:
+            return
+        starts = start_resolutions(self.image_size)
+        if self.grow_from not in starts:
+            raise ValueError(f"grow_from must be 0 (off) or one of {', '.join(map(str, starts))} px for "
+                             f"{self.image_size} px images, got {self.grow_from!r}.")
+        if self.steps < self.growth_end:
+            raise ValueError(f"Growing from {self.grow_from} px ({self.grow_phase_steps} steps per resolution, "
+                             f"{self.grow_fade_steps} steps of fade-in) reaches {self.image_size} px at step "
+                             f"{self.growth_end}: steps must be at least that, got {self.steps}.")
+
+    @property
+    def growth_end(self) -> int:
+        """The step count after which the run trains at full size only (0 without progressive growing)."""
+        return growth_end(self.image_size, self.grow_from, self.grow_phase_steps, self.grow_fade_steps)
 
     @property
     def model_config(self) -> DCGANConfig:

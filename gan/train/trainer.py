@@ -4,8 +4,9 @@
 project's CPU (see docs/train.md): the data set is one in-memory uint8 tensor (no DataLoader, no
 file I/O), scalars reach the host in one sync per flush (a flush at most every ~250 ms, or when a
 sample/checkpoint is due), D's weight gradients are not computed during G's step, sampling runs
-under `torch.inference_mode`. `train_step(batch)` is pure in the sense a DistributedDataParallel
-wrapper needs: one D step + one G step on the given batch, no host sync, no I/O.
+under `torch.inference_mode`, Adam is fused and tensors are channels_last (CPU and CUDA).
+`train_step(batch)` is pure in the sense a DistributedDataParallel wrapper needs: one D step + one G step
+on the given batch, no host sync, no I/O.
 
 Several processes (torchrun) train the same `Trainer` with a `ParallelHook` (gan/train/distributed.py):
 it says which modules run G's and D's forwards, how the step's scalars are averaged over ranks,
@@ -26,7 +27,7 @@ from pathlib import Path
 import torch
 
 from common.device import configure_backend
-from gan.explorer.model import Discriminator, Generator, init_weights
+from gan.explorer.model import Generator, init_weights
 from gan.train.card import grid_to_pil, grid_uint8, model_card, write_card
 from gan.train.checkpoint import TrainState, adopt_optimizer_state, load_checkpoint, save_checkpoint
 from gan.train.config import TrainConfig, TrainError, resumed_config
@@ -36,6 +37,7 @@ from gan.train.feed import BatchStream, Feed, to_float
 from gan.train.health import NAN_ADVICE, HealthMonitor, diversity
 from gan.train.losses import d_loss, g_loss
 from gan.train.metrics import METRIC_KEYS, append_metrics, read_metrics, write_metrics
+from gan.train.progressive import Growth, Stage, build_networks, stage_costs
 
 log = logging.getLogger(__name__)
 
@@ -43,7 +45,11 @@ FLUSH_S = 0.25  # longest time between host syncs, so that a UI stays live
 
 
 def measure_step_seconds(config: TrainConfig, device: torch.device | str = "cpu", steps: int = 4) -> float:
-    """Seconds per training step at these settings: the median of `steps` timed steps on random data."""
+    """Seconds per training step at these settings: the median of `steps` timed steps on random data
+    (progressive growing: a full-size step's, times the schedule's mean relative step cost)."""
+    if config.grow_from:
+        mean_cost = Trainer(config, device=device).work(0, config.steps) / config.steps
+        return mean_cost * measure_step_seconds(replace(config, grow_from=0), device, steps)
     probe = replace(config, steps=steps + 2, sample_every=10**6, checkpoint_every=10**6)
     trainer = Trainer(probe, device=device)
     data = torch.zeros(max(probe.batch_size, 2), probe.nc, probe.image_size, probe.image_size, dtype=torch.uint8)
@@ -75,11 +81,17 @@ class TrainStep:
     samples: torch.Tensor | None = None  # uint8 grid (C, H, W) from the fixed noise, EMA generator
     warning: str | None = None  # a health signal with advice
     finished: str | None = None  # "done", "stopped" or "nan" on the run's last record
+    resolution: int = 0  # px that G and D trained at in this step (below image_size while growing)
+    fade_in: float = 1.0  # weight of the newest layer while it fades in (progressive growing), else 1
+    growing: bool = False  # whether this run grows progressively (then the two fields above go to metrics)
 
     def metrics(self) -> dict:
         """The scalar part, as one line of metrics.jsonl."""
-        return {"step": self.step, **{k: getattr(self, k) for k in METRIC_KEYS}, "skipped_d": self.skipped_d,
+        line = {"step": self.step, **{k: getattr(self, k) for k in METRIC_KEYS}, "skipped_d": self.skipped_d,
                 "images_per_s": round(self.images_per_s, 2)}
+        if self.growing:
+            line.update(resolution=self.resolution, fade_in=round(self.fade_in, 4))
+        return line
 
 
 class Trainer:
@@ -88,6 +100,8 @@ class Trainer:
     def __init__(self, config: TrainConfig, device: torch.device | str = "cpu", out_dir: Path | None = None,
                  parallel: ParallelHook | None = None) -> None:
         world = parallel.world_size if parallel else 1
+        if parallel and config.grow_from:  # DDP would wait for the gradients of the layers not grown yet
+            raise TrainError("Progressive growing runs in one process; set grow_from to 0 for a distributed run.")
         if config.batch_size % world:
             raise TrainError(f"batch_size {config.batch_size} is the global batch: it must divide evenly "
                              f"among {world} processes.")
@@ -95,10 +109,12 @@ class Trainer:
         self.local_batch = config.batch_size // world  # this rank's share of every step's batch
         self.out_dir = Path(out_dir) if out_dir and (parallel is None or parallel.is_main) else None
         configure_backend(self.device)
-        self._fmt = torch.channels_last if self.device.type == "cuda" else torch.contiguous_format
+        # channels_last everywhere (also on the CPU: in NCHW each transposed convolution of G copied its input
+        # and gradients to NHWC and back for oneDNN; a 64 px step takes ~14 % less CPU time, docs/train.md)
+        self._fmt = torch.channels_last
         with torch.random.fork_rng(devices=[]):  # seeded init without touching the caller's RNG
             torch.manual_seed(config.seed)
-            self.G, self.D = Generator(config.model_config), Discriminator(config.model_config)
+            self.G, self.D = build_networks(config.model_config, config.grow_from)
             self.G.apply(init_weights)
             self.D.apply(init_weights)
             noise = torch.randn(config.n_samples + 256, config.nz)
@@ -107,13 +123,18 @@ class Trainer:
         self.ema = copy.deepcopy(self.G).eval().requires_grad_(False)
         noise = noise.to(self.device)
         self.fixed_z, self._calib_z = noise[: config.n_samples], noise[config.n_samples :]
-        self._fused = True if self.device.type == "cuda" else None
+        # fused Adam (one kernel per parameter instead of ~8 elementwise passes): on CUDA, and on the CPU
+        # where the default per-tensor loop took ~8 % of a 64 px step (docs/train.md); same update rule
+        self._fused = True if self.device.type in ("cuda", "cpu") else None
         betas = (config.beta1, config.beta2)
         self.opt_g = torch.optim.Adam(self.G.parameters(), lr=config.lr_g, betas=betas, fused=self._fused)
         self.opt_d = torch.optim.Adam(self.D.parameters(), lr=config.lr_d, betas=betas, fused=self._fused)
         self.rng = torch.Generator(device=self.device).manual_seed(self._noise_seed(0))
         self.policy = parse_policy(config.diffaugment)
         self.step, self.history = 0, []
+        self._costs: dict | None = None  # relative step cost per growth stage, measured on first use
+        self.growth = Growth(config.image_size, config.grow_from, config.grow_phase_steps,
+                             config.grow_fade_steps) if config.grow_from else None
         self._good: TrainState | None = None  # last good checkpoint, for the NaN rollback
         self._last_loss_d = float("inf")
         self.dataset_size = 0
@@ -127,6 +148,7 @@ class Trainer:
     # ---- one step (pure: no host sync, no I/O) -------------------------------------------------
     def train_step(self, real: torch.Tensor, skip_d: bool = False) -> dict[str, torch.Tensor]:
         """One D step then one G step on `real` (N, C, S, S) in [-1, 1]; returns detached scalars."""
+        real = self._enter_stage(real)
         z = torch.randn(real.shape[0], self.config.nz, 1, 1, device=self.device, generator=self.rng)
         fake = self._G_fwd(z)
         real_in, fake_in = self._augment(real), self._augment(fake)
@@ -135,6 +157,28 @@ class Trainer:
         self._update_ema()
         return {"loss_d": loss_d, "loss_g": loss_g, "d_x": torch.sigmoid(d_real).mean(),
                 "d_g_z": torch.sigmoid(d_fake).mean()}
+
+    def stage(self, step: int | None = None) -> Stage:
+        """The resolution and fade-in weight of the step with 0-based index `step` (default: the next)."""
+        step = self.step if step is None else step
+        return self.growth.stage_at(step) if self.growth else Stage(self.config.image_size)
+
+    def work(self, first: int, end: int) -> float:
+        """What steps first..end-1 cost, in full-size steps (progressive growing: cheaper early ones)."""
+        if self.growth is None:
+            return float(max(end - first, 0))
+        if self._costs is None:
+            self._costs = stage_costs(self.G, self.D, self.growth)
+        return self.growth.work(first, end, self._costs)
+
+    def _enter_stage(self, real: torch.Tensor) -> torch.Tensor:
+        """Progressive growing: set the step's stage on G and D; the real batch at that resolution."""
+        if self.growth is None:
+            return real
+        stage = self.growth.stage_at(self.step)
+        self.G.set_stage(stage)
+        self.D.set_stage(stage)
+        return self.growth.real_at(real, stage)
 
     def _augment(self, x: torch.Tensor) -> torch.Tensor:
         return diff_augment(x, self.policy, self.rng) if self.policy else x
@@ -163,8 +207,10 @@ class Trainer:
 
     @torch.no_grad()
     def _update_ema(self) -> None:
-        """EMA of G's weights, with a warm-up so that early samples are not the random init."""
-        decay = min(self.config.ema_decay, (1 + self.step) / (10 + self.step))
+        """EMA of G's weights, with a warm-up so that early samples are not the random init
+        (restarted when a layer fades in: else the EMA copy of a new layer lags far behind)."""
+        age = self.growth.since_fade(self.step) if self.growth else self.step
+        decay = min(self.config.ema_decay, (1 + age) / (10 + age))
         torch._foreach_lerp_(list(self.ema.parameters()), list(self.G.parameters()), 1 - decay)
 
     # ---- the loop --------------------------------------------------------------------------
@@ -177,7 +223,7 @@ class Trainer:
         monitor = HealthMonitor(diversity(to_float(feed.probe)))
         if self._good is None:
             self._good = copy.deepcopy(self._state())
-        clock = _Clock(self.step, self.config.steps, self.config.batch_size)
+        clock = _Clock(self.step, self.config.steps, self.config.batch_size, self.work if self.growth else None)
         pending: list[tuple[int, dict, bool]] = []
         while True:
             stopping = stop_event is not None and stop_event.is_set()
@@ -240,13 +286,19 @@ class Trainer:
         for (step, skip), row in zip(steps, rows, strict=True):
             if not all(map(_finite, row)):
                 return [self._rollback(step, clock)]
-            rec = TrainStep(step, self.config.steps, *row, *clock.rates(step), skipped_d=skip)
+            rec = TrainStep(step, self.config.steps, *row, *clock.rates(step), skipped_d=skip,
+                            **self._stage_fields(step))
             rec.warning = monitor.on_losses(rec.loss_d)
             records.append(rec)
         self._last_loss_d = records[-1].loss_d
         self._record(records)
         self._maybe_sample_and_save(records[-1], monitor)
         return records
+
+    def _stage_fields(self, step: int) -> dict:
+        """TrainStep's resolution / fade-in fields for the record of `step` (1-based: the step's index + 1)."""
+        stage = self.stage(max(step - 1, 0))
+        return {"resolution": stage.resolution, "fade_in": stage.alpha, "growing": self.growth is not None}
 
     def _maybe_sample_and_save(self, rec: TrainStep, monitor: HealthMonitor, force: bool = False) -> None:
         c = self.config
@@ -276,7 +328,8 @@ class Trainer:
     def _repeat_last(self, clock: _Clock) -> TrainStep:
         """A record for the current step when no step ran (stopped at once, or already done)."""
         h = self.history[-1] if self.history else dict.fromkeys(METRIC_KEYS, 0.0)
-        return TrainStep(self.step, self.config.steps, *(h[k] for k in METRIC_KEYS), *clock.rates(self.step))
+        return TrainStep(self.step, self.config.steps, *(h[k] for k in METRIC_KEYS), *clock.rates(self.step),
+                         **self._stage_fields(self.step))
 
     def _rollback(self, step: int, clock: _Clock) -> TrainStep:
         """A loss went NaN/inf: restore the last good checkpoint and report it."""
@@ -285,16 +338,21 @@ class Trainer:
         self.history = [h for h in self.history if h["step"] <= good.step]
         self._rewrite_metrics()
         log.warning("Non-finite loss at step %d; rolled back to step %d.", step, good.step)
-        rec = TrainStep(good.step, self.config.steps, *[float("nan")] * len(METRIC_KEYS), *clock.rates(step))
+        rec = TrainStep(good.step, self.config.steps, *[float("nan")] * len(METRIC_KEYS), *clock.rates(step),
+                        **self._stage_fields(good.step))
         rec.warning, rec.finished = NAN_ADVICE.format(step=good.step), "nan"
         return rec
 
     # ---- sampling -----------------------------------------------------------------------------
     def sample(self, z: torch.Tensor | None = None) -> torch.Tensor:
-        """Images in [-1, 1] from the EMA generator (fixed noise by default)."""
+        """Images in [-1, 1] from the EMA generator (fixed noise by default); while growing, at the
+        stage of the last step, upscaled (nearest) to the full size."""
+        if self.growth:
+            self.ema.set_stage(self.stage(max(self.step - 1, 0)))
         self._recalibrate_ema_bn()
         with torch.inference_mode():
-            return self.ema(self.fixed_z if z is None else z.to(self.device)).float()
+            images = self.ema(self.fixed_z if z is None else z.to(self.device)).float()
+        return self.growth.upscale(images) if self.growth else images
 
     @torch.no_grad()
     def _recalibrate_ema_bn(self) -> None:
@@ -373,11 +431,24 @@ class Trainer:
         """Write the EMA generator (config.json + model.safetensors), a model card and samples.png."""
         directory = Path(directory)
         grid = grid_uint8(self.sample())
-        self.ema.to("cpu").save_pretrained(directory)
-        self.ema.to(self.device)
+        self.exported_generator().save_pretrained(directory)
         card = model_card(self.config.to_dict(), self.dataset_size, self.step, "samples.png", data_credit, licence)
         write_card(directory, card, grid)
         return directory
+
+
+    def exported_generator(self) -> Generator:
+        """The EMA generator as a plain CPU `Generator`: a growing run's at the largest resolution it has
+        fully grown into (its full size once the schedule is through)."""
+        if self.growth is None:  # contiguous: safetensors stores plain row-major tensors
+            return copy.deepcopy(self.ema).to("cpu", memory_format=torch.contiguous_format)
+        stage = self.stage(max(self.step - 1, 0))
+        resolution = stage.resolution // 2 if stage.fading else stage.resolution
+        try:
+            return self.ema.plain(resolution).to("cpu", memory_format=torch.contiguous_format)
+        except ValueError as err:
+            raise TrainError(f"{err} The run is at {stage.resolution} px; train to step "
+                             f"{self.config.growth_end} to reach {self.config.image_size} px.") from err
 
 
 def _finite(value: float) -> bool:
@@ -387,8 +458,9 @@ def _finite(value: float) -> bool:
 class _Clock:
     """Throughput and ETA over the current run, and the time since the last host sync."""
 
-    def __init__(self, start_step: int, total: int, batch_size: int) -> None:
+    def __init__(self, start_step: int, total: int, batch_size: int, work=None) -> None:
         self.start_step, self.total, self.batch_size = start_step, total, batch_size
+        self.work = work  # (first, end) -> cost of those steps; None: every step costs the same
         self.t0 = self.last = time.perf_counter()
 
     def since_flush(self) -> float:
@@ -401,6 +473,10 @@ class _Clock:
         """(images/s, ETA in s, elapsed s) as of now, for `step`."""
         elapsed = max(time.perf_counter() - self.t0, 1e-9)
         done = max(step - self.start_step, 0)
-        per_step = elapsed / done if done else 0.0
-        return done * self.batch_size / elapsed, per_step * max(self.total - step, 0), elapsed
+        if self.work is None:
+            done_work, left = float(done), float(max(self.total - step, 0))
+        else:  # progressive growing: the steps left cost more than the ones done
+            done_work, left = self.work(self.start_step, step), self.work(step, self.total)
+        eta = elapsed / done_work * left if done_work else 0.0
+        return done * self.batch_size / elapsed, eta, elapsed
 
