@@ -19,6 +19,7 @@ from dataclasses import dataclass
 import gradio as gr
 
 from gan.explorer import latent as L
+from ui.forms import on
 
 PICTURE_ID, SYNC_ID = "explore-picture", "explore-sync"
 SCRUB_ID, SCRUB_SYNC_ID = "explore-scrub", "explore-scrub-sync"
@@ -96,8 +97,9 @@ def js_call(kind: str, view: str, image_id: str, sync_id: str, fields: list[tupl
 
 def wire_js(triggers: list, inputs: list, fields: list[tuple[str, int]], kind: str, view: str,
             settle: bool = False) -> None:
-    """A browser-only event (no request, no API endpoint): `kind` is "input" (a slider moved) or
-    "latent" (the server set the picture)."""
+    """A browser-only event: no handler, so no request (Gradio makes it private); `kind` is "input"
+    (a slider moved) or "latent" (the server set the picture). The js function gets the inputs in order."""
     image_id, sync_id = (PICTURE_ID, SYNC_ID) if view == "main" else (SCRUB_ID, SCRUB_SYNC_ID)
-    # gr.on, not ui.forms.on: a js-only event has no handler and no API name (Gradio makes it private).
-    gr.on(triggers, None, inputs=inputs, js=js_call(kind, view, image_id, sync_id, fields, settle))
+    named = {f"v{i}": widget for i, widget in enumerate(inputs)}  # names only order them: nothing reads them
+    on(triggers, None, inputs=named, api_name=f"page_{kind}_{view}", js=js_call(kind, view, image_id, sync_id,
+                                                                                 fields, settle))
