@@ -264,11 +264,18 @@ class Explore:
         return {self.v.recipe.model: gr.update(choices=self.choices(_session(request)), value=label)}
 
     def start(self, request: gr.Request) -> dict:
-        """Page load: this session's model choices, slider labels, the first picture, the scrub's seeds."""
-        recipe = L.Recipe(model=zoo.pretrained_ids()[0], size=LIMITS.size_default)
-        form = self.v.interpolation.form
-        scrub = self.render(replace(recipe, size=256), self.load(recipe.model, request))  # t = 0: the picture
-        return {**self.show(recipe, request), **self.ends(request, recipe.model, form.end_seed.value, -1),
+        """Page load: this session's model choices, slider labels and the first picture."""
+        return self.show(self.first_recipe(), request)
+
+    def first_recipe(self) -> L.Recipe:
+        """What the page opens on."""
+        return L.Recipe(model=zoo.pretrained_ids()[0], size=LIMITS.size_default)
+
+    def start_scrub(self, request: gr.Request) -> dict:
+        """After the first picture: the scrub's seeds and its picture at t = 0 (the first picture, smaller)."""
+        recipe = self.first_recipe()
+        scrub = self.render(replace(recipe, size=256), self.load(recipe.model, request))
+        return {**self.ends(request, recipe.model, self.v.interpolation.form.end_seed.value, -1),
                 self.v.interpolation.scrub.image: scrub}
 
 
@@ -396,6 +403,8 @@ def build_explore_tab(ctx: AppContext) -> Explore:
 def wire_page_load(explore: Explore, demo: gr.Blocks) -> None:
     """The first picture and this session's slider labels once the page opens."""
     v = explore.v
-    on(demo.load, explore.start, outputs=[v.recipe, v.shown_model, v.page.model, v.page.latent,
-                                          v.interpolation.scrub.ends, v.interpolation.scrub.image, v.picture.image,
-                                          v.picture.recipe], api_name="explore_start")
+    start = on(demo.load, explore.start, outputs=[v.recipe, v.shown_model, v.page.model, v.page.latent,
+                                                  v.picture.image, v.picture.recipe], api_name="explore_start")
+    # Only then the scrub's: the first picture must not wait for it.
+    on(start, explore.start_scrub, outputs=[v.interpolation.scrub.ends, v.interpolation.scrub.image],
+       api_name="explore_start_scrub", show_progress="hidden")
