@@ -23,7 +23,7 @@ import time
 from pathlib import Path
 
 BENCHMARKS = ["explore_latency", "explore_web", "interpolation", "train_throughput", "train_cpu", "ingest",
-              "style_speed", "ddp_scaling", "cold_start"]
+              "style_speed", "style_instant", "ddp_scaling", "cold_start"]
 COLUMNS = ["what", "ours", "reference", "unit", "ratio", "device", "peak_mem_mb", "note"]
 
 

