@@ -4,6 +4,7 @@ request, the picture matching the server's render, the scrub slider, and the ser
 from __future__ import annotations
 
 import io
+import json
 import time
 from itertools import pairwise
 
@@ -19,18 +20,24 @@ READY_TIMEOUT_S = 240  # the first visit exports the model (once per machine) an
 AGREEMENT_MAX_LEVELS = 1  # largest 8-bit difference between the page's and the server's pixels
 AGREEMENT_MAX_SHARE = 0.03  # share of 8-bit values that may differ at all (fp16 weights: ~1 %)
 
-# Moves a Gradio slider the way a drag does (value + 'input' event) and waits for the canvas to draw it;
-# returns a digest of the canvas's pixels after each move.
-DRAG = """async ([selector, values, view]) => {
+FRAME_TIMEOUT_MS = 120_000  # a hung render fails loudly; an ordinary one on a loaded machine takes < 1 s
+
+# Moves a Gradio slider the way a drag does (value + 'input' event), waits until the view has drawn it (a new
+# frame of that view, nothing left in flight), and returns a digest of the canvas's pixels after each move.
+DRAG = """async ([selector, values, view, timeoutMs]) => {
   const A = window.atelierExplore, range = document.querySelector(selector), seen = [];
+  view = view || 'main';
+  const drawn = () => A.frames.filter((f) => f.where === 'page' && f.view === view).length;
   for (const value of values) {
-    const before = A.frames.filter((f) => f.where === 'page').length;
+    const before = drawn();
     range.value = String(value);
     range.dispatchEvent(new Event('input', {bubbles: true}));
-    const deadline = performance.now() + 10000;
-    while (A.frames.filter((f) => f.where === 'page').length === before && performance.now() < deadline)
+    const deadline = performance.now() + timeoutMs;
+    while (!(drawn() > before && A.status().views[view].idle)) {
+      if (performance.now() > deadline) throw new Error(`value ${value} was never drawn in the page: ${A.log}`);
       await new Promise((r) => setTimeout(r, 2));
-    const canvas = document.querySelector(`canvas.atelier-page-render[data-view=${view || 'main'}]`);
+    }
+    const canvas = document.querySelector(`canvas.atelier-page-render[data-view=${view}]`);
     const data = canvas.getContext('2d').getImageData(0, 0, canvas.width, canvas.height).data;
     let h = 0;
     for (let i = 0; i < data.length; i += 7) h = (h * 31 + data[i]) >>> 0;
@@ -39,14 +46,31 @@ DRAG = """async ([selector, values, view]) => {
   return seen;
 }"""
 
+# The page has settled: both views can draw here, nothing is in flight, and the server's pictures are loaded
+# (a picture still arriving would be a request during the drag that the drag did not cause). The scrub's
+# picture is below the fold, where the browser defers loading it: it is asked to load it now.
+SETTLED = """() => {
+  const A = window.atelierExplore, s = A && A.status(), views = (s && s.views) || {};
+  const loaded = (id) => {
+    const img = document.querySelector(`#${id} img`);
+    if (img && img.loading === 'lazy') img.loading = 'eager';
+    return img !== null && img.complete && img.naturalWidth > 0;
+  };
+  return ['main', 'scrub'].every((v) => views[v] && views[v].ready && views[v].idle)
+         && views.main.shown && loaded('explore-picture') && loaded('explore-scrub');
+}"""
+
+
+def drag(page, selector: str, values: list, view: str = "main") -> list[int]:
+    """Move a slider through `values`, each drawn in the page; the canvas digests."""
+    return page.evaluate(DRAG, [selector, values, view, FRAME_TIMEOUT_MS])
+
 
 def wait_in_page(page) -> None:
-    """Until the page renders the current model itself."""
+    """Until the page renders the current model itself and nothing from the page load is still arriving."""
     deadline = time.monotonic() + READY_TIMEOUT_S
     while time.monotonic() < deadline:
-        status = page.evaluate("window.atelierExplore && window.atelierExplore.status()")
-        views = (status or {}).get("views", {})
-        if status and status["models"] and all(status["models"].values()) and views["main"]["shown"]:
+        if page.evaluate(SETTLED):
             return
         page.wait_for_timeout(250)
     raise AssertionError(f"the model never loaded in the page: {page.evaluate('window.atelierExplore.log')}")
@@ -69,12 +93,12 @@ def server_rgb(page, image_id: str = "explore-picture") -> tuple[str, np.ndarray
 
 def test_a_drag_is_drawn_in_the_page_without_server_calls(page, artifacts_dir):
     wait_in_page(page)
-    page.evaluate("window.atelierExplore.settleMs = 3000")  # reading each frame back is slower than a drag
+    page.evaluate("window.atelierExplore.settleMs = 1e9")  # the server render after the drag rests comes later
     origin = page.url.rstrip("/")
     calls: list[str] = []
     page.on("request", lambda r: calls.append(r.url) if r.url.startswith(origin) else None)
     values = [round(-1.5 + 0.05 * i, 2) for i in range(60)]
-    digests = page.evaluate(DRAG, ["#explore-direction-2 input[type=range]", values])
+    digests = drag(page, "#explore-direction-2 input[type=range]", values)
     assert calls == [], f"server calls during the drag: {calls}"
     assert len(digests) == 60 and all(a != b for a, b in pairwise(digests))
     shot = page.screenshot(clip={"x": 0, "y": 0, "width": 1280, "height": 900})
@@ -82,15 +106,26 @@ def test_a_drag_is_drawn_in_the_page_without_server_calls(page, artifacts_dir):
     save_readme_screenshot(shot, "screenshot-explore-page.png", colors=128, width=640)
 
 
+def shown_recipe(page) -> dict:
+    """The recipe the server sent with its latest picture."""
+    text = page.locator("#explore-recipe textarea, #explore-recipe .cm-content").first.inner_text()
+    return json.loads(text) if text.strip().startswith("{") else {}
+
+
 def test_the_page_matches_the_server_render(page):
     wait_in_page(page)
-    before, _ = server_rgb(page)
-    page.evaluate(DRAG, ["#explore-direction-1 input[type=range]", [1.2]])
-    page.evaluate(DRAG, ["#explore-truncation input[type=range]", [0.8]])
+    drag(page, "#explore-direction-1 input[type=range]", [1.2])
+    drag(page, "#explore-truncation input[type=range]", [0.8])
     shown = canvas_rgb(page)
-    deadline = time.monotonic() + 60  # the server renders once the sliders rest
-    while server_rgb(page)[0] == before and time.monotonic() < deadline:
+    # The server renders once the sliders rest (after each move if the machine is slow between them): wait for
+    # the render of both moves, whose picture comes in the same answer as its recipe.
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        recipe = shown_recipe(page)
+        if recipe.get("truncation") == 0.8 and recipe.get("directions", [0])[0] == 1.2:
+            break
         page.wait_for_timeout(100)
+    assert shown_recipe(page)["truncation"] == 0.8 and shown_recipe(page)["directions"][0] == 1.2
     _, server = server_rgb(page)
     assert server.shape == shown.shape == (512, 512, 3)
     diff = np.abs(server.astype(int) - shown.astype(int))
@@ -99,12 +134,55 @@ def test_the_page_matches_the_server_render(page):
     assert (diff == 0).mean() > 0.9
 
 
+# Holds the page's renders behind a gate (wrapping onnxruntime-web's InferenceSession.run, the module the page
+# imported), moves a slider through `values` while the first render waits, then opens the gate and waits until
+# the view is idle. Returns how many renders ran and how many frames were drawn. No timing: the gate decides.
+BURST = """async ([selector, values]) => {
+  const A = window.atelierExplore, range = document.querySelector(selector);
+  const url = performance.getEntriesByType('resource').map((e) => e.name).find((n) => n.includes('ort.wasm.min.mjs'));
+  const ort = await import(url), run = ort.InferenceSession.prototype.run, input = A.input;
+  let open, runs = 0, inputs = 0;
+  const gate = new Promise((resolve) => { open = resolve; });
+  ort.InferenceSession.prototype.run = async function (...args) {
+    runs += 1;
+    await gate;
+    return run.apply(this, args);
+  };
+  A.input = (...args) => { inputs += 1; return input(...args); };
+  const drawn = () => A.frames.filter((f) => f.where === 'page' && f.view === 'main').length, before = drawn();
+  try {
+    for (const value of values) {
+      range.value = String(value);
+      range.dispatchEvent(new Event('input', {bubbles: true}));
+    }
+    while (inputs < values.length) await new Promise((r) => setTimeout(r, 2));
+    open();
+    while (!A.status().views.main.idle) await new Promise((r) => setTimeout(r, 2));
+  } finally {
+    ort.InferenceSession.prototype.run = run;
+    A.input = input;
+  }
+  return [runs, drawn() - before];
+}"""
+
+
+def test_only_the_latest_value_is_drawn_while_a_render_is_in_flight(page):
+    wait_in_page(page)
+    page.evaluate("window.atelierExplore.settleMs = 1e9")
+    values = [round(0.1 * i, 1) for i in range(1, 11)]
+    runs, frames = page.evaluate(BURST, ["#explore-direction-4 input[type=range]", values])
+    assert (runs, frames) == (2, 2)  # the first value (in flight when the others came) and the last
+    burst = canvas_rgb(page)
+    drag(page, "#explore-direction-4 input[type=range]", [0.0, values[-1]])
+    assert np.array_equal(canvas_rgb(page), burst)  # what stayed on screen is the last value's picture
+
+
 def test_the_scrub_slider_is_drawn_in_the_page(page):
     wait_in_page(page)
     origin = page.url.rstrip("/")
     calls: list[str] = []
     page.on("request", lambda r: calls.append(r.url) if r.url.startswith(origin) else None)
-    digests = page.evaluate(DRAG, ["#explore-t input[type=range]", [i / 20 for i in range(1, 21)], "scrub"])
+    digests = drag(page, "#explore-t input[type=range]", [i / 20 for i in range(1, 21)], "scrub")
     assert calls == [] and all(a != b for a, b in pairwise(digests))
 
 
@@ -125,8 +203,6 @@ def test_without_the_page_model_the_server_renders(page):
 
 
 def test_a_photo_projected_in_the_page_becomes_the_current_picture(page, artifacts_dir, tmp_path):
-    import json
-
     from PIL import ImageOps
 
     photo = tmp_path / "face.png"

@@ -51,9 +51,17 @@ function describe(info) {
                             : "Slider moves are rendered on the server while the model loads into your browser…";
 }
 
+function ready(view) {
+  // Whether the next move of this view can be drawn here: its latent (and the scrub's seeds) known, model loaded.
+  const values = view.lastValues, key = values && values.latent && values.latent.key;
+  if (!key || !live.has(key) || !values.latent.z) return false;
+  return view.name !== "scrub" || Boolean(values.ends && values.ends.end_z && values.ends.key === key);
+}
+
 function status() {
   return {wasm: wasmOk, models: Object.fromEntries([...sessions.keys()].map((k) => [k, live.has(k)])),
-          views: Object.fromEntries([...views].map(([n, v]) => [n, {drawn: v.drawn, shown: v.shown}]))};
+          views: Object.fromEntries([...views].map(([n, v]) => [n, {drawn: v.drawn, shown: v.shown,
+                                                                     ready: ready(v), idle: !v.busy && !v.pending}]))};
 }
 
 function sleep(ms) { return new Promise((resolve) => setTimeout(resolve, ms)); }
