@@ -59,7 +59,7 @@ def build_scrub() -> Scrub:
     """The scrub slider and its picture (inside the interpolation panel)."""
     ends = gr.JSON(visible=False, elem_id="explore-page-ends", label="The interpolation seeds' z, for the scrub")
     with gr.Row():
-        t = gr.Slider(0.0, 1.0, value=0.0, step=1 / 240, label="Scrub along the path (t): drawn live",
+        t = gr.Slider(0.0, 1.0, value=0.0, step=0.005, label="Scrub along the path (t): drawn live",
                       elem_id="explore-t", scale=3)
         image = gr.Image(label="At t", format="png", type="filepath", interactive=False, height=200,
                          elem_id=SCRUB_ID, scale=1, buttons=[])
