@@ -2,8 +2,8 @@
 
 `python app.py` fetches missing weights (lazily, as Hugging Face Spaces runs no Makefile) and
 serves on http://127.0.0.1:7860 (0.0.0.0 on Spaces); `python app.py --mcp` (or GRADIO_MCP_SERVER=true)
-also serves generate, grid, interpolate and stylize as MCP tools at /gradio_api/mcp/. All logic lives in
-ui/ (widgets, one idiom: ui/forms.py) and in the engines gan/ and style/.
+also serves generate, grid, interpolate, stylize and stylize_instant as MCP tools at /gradio_api/mcp/.
+All logic lives in ui/ (widgets, one idiom: ui/forms.py) and in the engines gan/ and style/.
 """
 
 from __future__ import annotations
@@ -60,6 +60,7 @@ def build_demo(ctx: AppContext | None = None) -> gr.Blocks:
         tabs = build_tabs(ctx)
         explore.wire_page_load(tabs.explore, demo)
         train.wire_page_load(tabs.train, demo)
+        style.wire_page_load(tabs.style, demo)
 
         def on_unload(request: gr.Request) -> None:
             ctx.sessions.close(request.session_hash)
@@ -94,7 +95,7 @@ def main(argv: list[str] | None = None) -> None:
     """Build and launch on 127.0.0.1:7860 (0.0.0.0 on Hugging Face Spaces); `--mcp` also serves MCP."""
     parser = argparse.ArgumentParser(description=TITLE)
     parser.add_argument("--mcp", action="store_true", default=None,
-                        help=f"also serve generate, grid, interpolate and stylize as MCP tools (or set {MCP_ENV}=true)")
+                        help=f"also serve the stateless API calls as MCP tools (or set {MCP_ENV}=true)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     on_spaces = os.environ.get("SYSTEM") == "spaces"

@@ -1,5 +1,5 @@
 """The public API: every visible endpoint has named, described parameters; the main ones work by keyword;
-two clients are two sessions; the MCP server is off by default and, when on, lists the four tools."""
+two clients are two sessions; the MCP server is off by default and, when on, lists the five tools."""
 
 from __future__ import annotations
 
@@ -21,7 +21,7 @@ from tests.conftest import free_port
 pytestmark = pytest.mark.integration
 GENERATED = re.compile(r"^(a\d+|arg\d+|param(eter)?_\d+|value_\d+|input_\d+)$")  # names Gradio makes up
 ASSETS = Path(__file__).resolve().parents[1] / "assets"
-TOOLS = {"generate", "grid", "interpolate", "stylize"}
+TOOLS = {"generate", "grid", "interpolate", "stylize", "stylize_instant"}
 
 
 def visible_endpoints(client) -> dict:
@@ -56,8 +56,8 @@ def test_main_endpoints_by_keyword(client, tmp_path):
     assert Image.open(gif).n_frames == 4 and len(files) == 3  # 3 frames played forth and back
     out = client.predict(content=handle_file(str(ASSETS / "content" / "astronaut.jpg")),
                          style_1=handle_file(str(ASSETS / "styles" / "hokusai_great_wave.jpg")), iterations=2,
-                         size=32, backbone="vgg16-hed", api_name="/stylize")
-    assert "Done" in out[3] and max(Image.open(out[4]).size) == 32
+                         size=64, backbone="vgg16-hed", api_name="/stylize")  # the tab's smallest size
+    assert "Done" in out[3] and max(Image.open(out[4]).size) == 64
 
 
 def tiny_images(folder: Path, n: int = 4) -> list[Path]:
@@ -145,7 +145,7 @@ async def list_and_call(url: str) -> tuple[list, object]:
 
 
 @pytest.mark.weights
-def test_mcp_server_lists_the_four_tools(tmp_path):
+def test_mcp_server_lists_the_five_tools(tmp_path):
     from app import build_demo, serve
     from ui.context import AppContext, SessionStore
 

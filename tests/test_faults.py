@@ -169,7 +169,8 @@ def test_style_out_of_memory_offers_a_smaller_size(monkeypatch, tmp_path):
         tab = S.build_style_tab(AppContext(device=torch.device("cpu"), sessions=SessionStore(root=tmp_path)))
     photo = Image.new("RGB", (40, 30), "white")
     given = {name: w.value for name, w in tab.v.form.widgets().items()}
-    given.update(content=photo, style_1=photo, iterations=10, size=256, backbone="tiny-random")
+    given.update(content=photo, style_1=photo, iterations=10, size=256, backbone="tiny-random",
+                 strength=tab.v.instant.look.strength.value)
     with pytest.raises(gr.Error, match=r"ran out of memory at 256 px\. Retry at 128 px"):
         list(tab.stylize(SimpleNamespace(session_hash="s"), **given))
 
@@ -184,7 +185,7 @@ def test_corrupt_weights_give_the_fix_and_the_other_tabs_work(tmp_path, monkeypa
     from tests.conftest import free_port
     from weights.fetch import model_dir
 
-    for model_id in ("dcgan-faces-64", "vgg16-hed"):
+    for model_id in ("dcgan-faces-64", "vgg16-hed", "magenta-style-predictor", "magenta-style-painter"):
         shutil.copytree(model_dir(model_id), tmp_path / "weights" / model_id)
     target = tmp_path / "weights" / "dcgan-faces-64" / "model.safetensors"
     data = bytearray(target.read_bytes())

@@ -26,6 +26,7 @@ from gan.explorer import zoo
 from gan.explorer.model import ModelLoadError
 from ui import explore_page, explore_project
 from ui.context import AppContext
+from ui.explore_paint import build_paint_it
 from ui.explore_view import LIMITS, ExploreView, build_view, direction_label
 from ui.files import publish, publish_image
 from ui.forms import Values, on
@@ -397,6 +398,7 @@ def build_explore_tab(ctx: AppContext) -> Explore:
     view = build_view(HELP)
     explore = Explore(ctx, view)
     wire(explore, view)
+    build_paint_it(explore)  # "Paint it" (ui/explore_paint.py): its panel at the end of the tab, /paint_it
     return explore
 
 
