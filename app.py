@@ -21,6 +21,7 @@ import gradio as gr
 
 from ui import explore, files, style, train
 from ui.context import AppContext
+from web import assets, serving
 
 TITLE = "GAN Atelier"
 INTRO = ("Play with generative image models: explore a pretrained DCGAN's latent space, "
@@ -77,14 +78,22 @@ MAX_UPLOAD = "500mb"  # per file; ingest applies its own finer caps
 HEARTBEAT_S = "5"
 
 
-def serve(demo: gr.Blocks, server_name: str, server_port: int, mcp: bool | None = None, **launch_kwargs) -> None:
+def serve(demo: gr.Blocks, server_name: str, server_port: int, mcp: bool | None = None, in_page: bool | None = None,
+          **launch_kwargs) -> None:
     """Enable the queue and launch with the app's limits (used by main() and the tests).
 
     `mcp`: also serve the API's tools over MCP at /gradio_api/mcp/ (None: Gradio reads $GRADIO_MCP_SERVER).
+    `in_page`: Explore draws slider moves in the browser (None: yes, unless $ATELIER_IN_PAGE is 0).
     """
     # show_error: the message of every refused input reaches the visitor and API clients.
     os.environ.setdefault("GRADIO_HEARTBEAT_INTERVAL", HEARTBEAT_S)  # read by Gradio per heartbeat connection
     demo.queue(default_concurrency_limit=4, max_size=64)
+    if serving.in_page_enabled() if in_page is None else in_page:
+        # Only the runtime's and the published files' folders become public; a middleware serves them
+        # pre-compressed with immutable caching, and the page's script goes into the head.
+        gr.set_static_paths(assets.public_roots())
+        launch_kwargs = {"head": serving.head_html(), "app_kwargs": {"middleware": [serving.middleware()]},
+                         **launch_kwargs}
     demo.launch(server_name=server_name, server_port=server_port, max_file_size=MAX_UPLOAD,
                 footer_links=["api", "gradio", "settings"], show_error=True, mcp_server=mcp, **launch_kwargs)
 

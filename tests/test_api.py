@@ -51,7 +51,8 @@ def test_main_endpoints_by_keyword(client, tmp_path):
     image, recipe, _edits = client.predict(seed=5, api_name="/generate")  # everything else at its default
     assert Image.open(image).size == (512, 512) and json.loads(recipe)["seed"] == 5
     gallery, seeds = client.predict(seed=3, truncation=0.7, direction_2=1.0, size="256", api_name="/grid")
-    assert [item["caption"] for item in gallery[:2]] == ["seed 3", "seed 4"] and seeds[:2] == [3, 4]
+    assert [item["caption"] for item in gallery[:2]] == ["seed 3", "seed 4"]
+    assert seeds[:2] == [{"seed": 3, "z": None}, {"seed": 4, "z": None}]
     gif, _strip, files = client.predict(seed=3, end_seed=9, frames=3, fps=5, method="lerp", api_name="/interpolate")
     assert Image.open(gif).n_frames == 4 and len(files) == 3  # 3 frames played forth and back
     out = client.predict(content=handle_file(str(ASSETS / "content" / "astronaut.jpg")),

@@ -14,6 +14,7 @@ import torch
 
 from gan.explorer import latent as L
 from gan.explorer.model import SUPPORTED_SIZES
+from gan.explorer.projection import ProjectionConfig
 from gan.train import LIMITS as TRAIN_LIMITS
 from gan.train import TrainConfig
 from gan.train.config import LOSSES
@@ -43,6 +44,11 @@ def explore_expected(tabs) -> dict:
                 i.start_seed: (-1, L.MAX_SEED, -1), i.end_seed: (0, L.MAX_SEED, 1)}
     expected.update(dict.fromkeys(r.directions, (-lim.direction_max, lim.direction_max, 0.0)))
     expected.update(dict.fromkeys(r.raw, (-lim.raw_max, lim.raw_max, 0.0)))
+    # The scrub slider: a fraction of the path (interpolation_point takes 0..1), from the start.
+    expected[tabs.explore.v.interpolation.scrub.t] = (0.0, 1.0, 0.0)
+    # Projection steps: ProjectionConfig's default and maximum; the minimum 10 is a UI choice (steps of 10).
+    project = ProjectionConfig()
+    expected[tabs.explore.v.project.steps] = (10, project.steps_max, project.steps)
     return expected
 
 
