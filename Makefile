@@ -27,6 +27,7 @@ install-test: $(VENV)/.installed-test
 
 weights: install
 	$(PY) -m weights fetch
+	$(PY) -m web fetch
 
 run: weights
 	$(PY) app.py

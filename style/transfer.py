@@ -58,6 +58,7 @@ class StyleConfig:
     optimiser: str = "lbfgs"
     adam_lr: float = 0.02
     init: str = "instant"  # the feed-forward painter's picture (style/instant.py); or content, noise, grey
+    instant_strength: float = 1.0  # the instant start's strength (InstantConfig.strength): the picture the tab shows
     preserve_colours: bool = False
     style_scale: float = 1.0  # style image size relative to the output
     backbone: str = "auto"
@@ -81,6 +82,8 @@ class StyleConfig:
             (self.optimiser in OPTIMISERS, f"Optimiser must be one of {OPTIMISERS}."),
             (self.adam_lr > 0, "Adam's step size must be positive."),
             (self.init in INITS, f"Init must be one of {INITS}."),
+            (0 <= self.instant_strength <= instant.InstantConfig.max_strength,
+             f"The instant start's strength must be between 0 and {instant.InstantConfig.max_strength}."),
             _within("style_scale", self.style_scale, "Style scale"),
             (self.backbone in BACKBONES, f"Backbone must be one of {BACKBONES}."),
             (self.pooling in POOLINGS, f"Pooling must be one of {POOLINGS}."),
@@ -251,11 +254,12 @@ def initial_image(content: torch.Tensor, config: StyleConfig, channels: int,
 
 def instant_picture(content: Image.Image, styles: Sequence[Image.Image], blend: list[float],
                     config: StyleConfig, device) -> Image.Image:
-    """The feed-forward painter's picture at the run's full size (strength 1, the same blend): the
+    """The feed-forward painter's picture at the run's full size (`instant_strength`, the same blend): the
     refinement's starting point, shrunk to each scale's size (strokes painted at the final scale)."""
     limits = instant.InstantConfig()
     side = min(max(limits.min_size, config.size), limits.max_side(device))  # prepare() resizes from there
-    return instant.paint(content, styles, blend, instant.InstantConfig(size=side), device)
+    return instant.paint(content, styles, blend, instant.InstantConfig(size=side, strength=config.instant_strength),
+                         device)
 
 
 def make_optimiser(image: torch.Tensor, config: StyleConfig) -> torch.optim.Optimizer:

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-PACKAGES = ("ui", "gan", "style", "common", "weights", "bench", "tools")  # plus app.py
+PACKAGES = ("ui", "gan", "style", "common", "weights", "web", "bench", "tools")  # plus app.py
 TOP_LEVEL = {*PACKAGES, "app", "tests"}
 
 

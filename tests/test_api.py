@@ -1,9 +1,10 @@
 """The public API: every visible endpoint has named, described parameters; the main ones work by keyword;
-two clients are two sessions; the MCP server is off by default and, when on, lists the four tools."""
+two clients are two sessions; the MCP server is off by default and, when on, lists the five tools."""
 
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import json
 import re
 import shutil
@@ -21,7 +22,7 @@ from tests.conftest import free_port
 pytestmark = pytest.mark.integration
 GENERATED = re.compile(r"^(a\d+|arg\d+|param(eter)?_\d+|value_\d+|input_\d+)$")  # names Gradio makes up
 ASSETS = Path(__file__).resolve().parents[1] / "assets"
-TOOLS = {"generate", "grid", "interpolate", "stylize"}
+TOOLS = {"generate", "grid", "interpolate", "stylize", "stylize_instant"}
 
 
 def visible_endpoints(client) -> dict:
@@ -50,13 +51,14 @@ def test_main_endpoints_by_keyword(client, tmp_path):
     image, recipe, _edits = client.predict(seed=5, api_name="/generate")  # everything else at its default
     assert Image.open(image).size == (512, 512) and json.loads(recipe)["seed"] == 5
     gallery, seeds = client.predict(seed=3, truncation=0.7, direction_2=1.0, size="256", api_name="/grid")
-    assert [item["caption"] for item in gallery[:2]] == ["seed 3", "seed 4"] and seeds[:2] == [3, 4]
+    assert [item["caption"] for item in gallery[:2]] == ["seed 3", "seed 4"]
+    assert seeds[:2] == [{"seed": 3, "z": None}, {"seed": 4, "z": None}]
     gif, _strip, files = client.predict(seed=3, end_seed=9, frames=3, fps=5, method="lerp", api_name="/interpolate")
     assert Image.open(gif).n_frames == 4 and len(files) == 3  # 3 frames played forth and back
     out = client.predict(content=handle_file(str(ASSETS / "content" / "astronaut.jpg")),
                          style_1=handle_file(str(ASSETS / "styles" / "hokusai_great_wave.jpg")), iterations=2,
-                         size=32, backbone="vgg16-hed", api_name="/stylize")
-    assert "Done" in out[3] and max(Image.open(out[4]).size) == 32
+                         size=64, backbone="vgg16-hed", api_name="/stylize")  # the tab's smallest size
+    assert "Done" in out[3] and max(Image.open(out[4]).size) == 64
 
 
 def tiny_images(folder: Path, n: int = 4) -> list[Path]:
@@ -144,7 +146,7 @@ async def list_and_call(url: str) -> tuple[list, object]:
 
 
 @pytest.mark.weights
-def test_mcp_server_lists_the_four_tools(tmp_path):
+def test_mcp_server_lists_the_five_tools(tmp_path):
     from app import build_demo, serve
     from ui.context import AppContext, SessionStore
 
@@ -152,7 +154,10 @@ def test_mcp_server_lists_the_four_tools(tmp_path):
     port = free_port()
     serve(demo, "127.0.0.1", port, mcp=True, prevent_thread_lock=True, quiet=True)
     try:
-        tools, called = asyncio.run(list_and_call(f"http://127.0.0.1:{port}/gradio_api/mcp/"))
+        # on a thread of its own: the session's Playwright fixture, once started, keeps an event loop running
+        # in this thread, where asyncio.run refuses to start another
+        with concurrent.futures.ThreadPoolExecutor(1) as pool:
+            tools, called = pool.submit(asyncio.run, list_and_call(f"http://127.0.0.1:{port}/gradio_api/mcp/")).result()
     finally:
         demo.close()
     by_name = {tool.name: tool for tool in tools}

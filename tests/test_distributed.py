@@ -25,7 +25,7 @@ from gan.ingest.data import IngestConfig
 from gan.ingest.streaming import Shard, ShardStream, find_shards, make_loader, read_tar
 from gan.train import TrainConfig, Trainer
 from gan.train.checkpoint import read_config
-from gan.train.distributed import DDPHook, DistEnv, ShardSampler, parallel_hook, setup, teardown
+from gan.train.distributed import DDPHook, DistEnv, ShardSampler, no_forward_buffer_sync, parallel_hook, setup, teardown
 from tests.conftest import TINY_TRAIN, free_port, tiny_cli
 
 # DCGAN's recipe (BCE, batch norm in D): the D-skip threshold below is set for BCE losses
@@ -127,6 +127,18 @@ def test_shard_sampler_covers_each_epoch_once():
     for _ in range(4):
         fresh.next()
     assert torch.equal(resumed.next(), fresh.next())
+
+
+def test_buffer_sync_option_matches_this_torch():
+    """torch >= 2.13 names it forward_sync_buffers (and warns on the old name); older ones refuse the new name."""
+
+    class OldDDP:
+        def __init__(self, module, device_ids=None, broadcast_buffers=True, gradient_as_bucket_view=False):
+            pass
+
+    assert no_forward_buffer_sync(OldDDP) == {"broadcast_buffers": False}
+    OldDDP(None, **no_forward_buffer_sync(OldDDP))  # accepted by the old signature
+    assert no_forward_buffer_sync(torch.nn.parallel.DistributedDataParallel) == {"forward_sync_buffers": False}
 
 
 def test_global_batch_must_divide():

@@ -18,7 +18,7 @@ from gan.explorer.model import Generator
 from tests.conftest import save_readme_screenshot
 
 NEUTRAL = dict(model="dcgan-faces-64", seed=7, truncation=1.0, upscale="nearest", size="256", raw_page=0)
-FLAT = ["dcgan-faces-64", 7, 1.0, *[0.0] * 8, "nearest", "256", 0, *[0.0] * 8, "{}"]  # the recipe form, in order
+FLAT = ["dcgan-faces-64", 7, 1.0, *[0.0] * 8, "nearest", "256", 0, *[0.0] * 8, "{}", ""]  # the recipe form, in order
 
 
 def generate(client, **edits):
@@ -59,7 +59,8 @@ def test_every_explore_endpoint(client, tmp_path):
     again = client.predict(recipe_file=handle_file(str(recipe_file)), api_name="/load_recipe_file")
     assert Path(again[-2]).read_bytes() == Path(loaded_img).read_bytes()
     gallery, seeds = client.predict(**NEUTRAL, api_name="/grid")
-    assert len(gallery) == 16 and gallery[0]["caption"] == "seed 7" and seeds == list(range(7, 23))
+    assert len(gallery) == 16 and gallery[0]["caption"] == "seed 7"
+    assert seeds == [{"seed": s, "z": None} for s in range(7, 23)]  # a cell near a projection carries its z
     after_pick = client.predict(*FLAT, api_name="/generate_after_pick")
     assert Path(after_pick[0]).is_file()
     gif, strip, files = client.predict(**NEUTRAL, end_seed=3, frames=5, fps=10, api_name="/interpolate")

@@ -34,6 +34,31 @@ def build_tabs(root: Path):
     return ctx, tabs.train
 
 
+class FakeClock:
+    """A monotonic clock that moves only when told to."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
+
+
+def build_app(root: Path, clock: FakeClock):
+    """The whole app on a CPU context whose sessions run on `clock` -> (ctx, the Train handlers, what the app
+    runs on Gradio's unload event)."""
+    from app import build_demo
+
+    ctx = AppContext(device=torch.device("cpu"), sessions=SessionStore(root=root, clock=clock, reaper=False))
+    demo = build_demo(ctx)
+    train = next(dep.fn.__self__ for dep in demo.fns.values() if dep.api_name == "start")
+    unload = next(dep.fn for dep in demo.fns.values() if any(event == "unload" for _, event in dep.targets))
+    return ctx, train, unload
+
+
 def form_values(train, **changes) -> dict:
     """The Train forms' default values by API name, with changes."""
     widgets = {**train.v.data.form.widgets(), **train.v.settings.widgets()}
@@ -130,6 +155,97 @@ def test_an_api_session_that_closes_leaves_no_run_behind(tmp_path):
     assert not (tmp_path / "kept" / resume.token(session)).exists()
 
 
+def test_the_stream_ends_on_the_jobs_final_state_when_the_job_ends_between_two_updates(tmp_path):
+    """A job that ends while Gradio is still sending the last update (seconds on a loaded machine) still gets
+    its final state shown: the page must not stay on "Training" after "Stopped" or "Done"."""
+    _, train = build_tabs(tmp_path)
+    request = SimpleNamespace(session_hash="slow-page")
+    _, state = train.state(request)
+    state.dataset = dataset()
+    stream = train.start(request, **form_values(train, **{**RUN, "steps": 2}))
+    updates = [next(stream)]  # the first update is out; Gradio asks for the next one late
+    wait(lambda: state.job.finished)
+    updates += list(stream)
+    statuses = [u[train.v.live.status] for u in updates if train.v.live.status in u]
+    assert statuses[0].startswith(("**Queued**", "**Training**")) and statuses[-1].startswith("**Done**")
+
+
+def test_a_page_watching_its_run_is_not_idle(tmp_path):
+    clock = FakeClock()
+    ctx, train, _ = build_app(tmp_path, clock)
+    request = SimpleNamespace(session_hash="watcher")
+    _, state = train.state(request)
+    state.dataset = dataset()
+    stream = train.start(request, **form_values(train, **RUN))
+    next(stream)
+    clock.advance(2 * ctx.sessions.ttl_s)  # hours of watching: the page only reads the stream
+    next(stream)
+    ctx.sessions.sweep()
+    assert ctx.sessions.hashes() == ["watcher"] and not state.job.finished
+    train.stop(request)
+
+
+def test_a_client_whose_heartbeat_dropped_keeps_its_session_and_its_run(tmp_path):
+    """Gradio fires unload when a client's heartbeat connection drops, which a stalled server causes while
+    gradio_client goes on calling: its data, its running job and its next calls must survive."""
+    clock = FakeClock()
+    ctx, train, unload = build_app(tmp_path, clock)
+    request = SimpleNamespace(session_hash="api-client")
+    session, state = train.state(request)
+    state.dataset = dataset()
+    next(train.start(request, **form_values(train, **RUN)))
+    job = state.job
+    unload(request)  # what the app does when the heartbeat stream ends
+    assert not job.finished and session.directory.exists()  # not at once: the client may still call
+    clock.advance(ctx.sessions.grace_s - 1)
+    ctx.sessions.reap()
+    assert not job.finished and session.directory.exists()  # nor during the grace period
+    assert train.state(request) == (session, state)  # ... and it does: the same session, its images, its job
+    clock.advance(10 * ctx.sessions.grace_s)
+    ctx.sessions.reap()
+    assert not job.finished and ctx.sessions.hashes() == ["api-client"]
+    assert train.stop(request)[train.v.live.status].startswith("**Stopped**")
+
+
+def test_a_closed_tabs_session_and_job_end_with_its_grace_period(tmp_path):
+    clock = FakeClock()
+    ctx, train, unload = build_app(tmp_path, clock)
+    request = SimpleNamespace(session_hash="closed-tab")
+    session, state = train.state(request)
+    resume.claim(ctx, session, "", [])  # a browser page: its token is in the browser
+    state.dataset = dataset()
+    next(train.start(request, **form_values(train, **RUN)))
+    wait(lambda: state.job.view().latest is not None)
+    unload(request)
+    assert not state.job.finished  # the job goes on during the grace period
+    clock.advance(ctx.sessions.grace_s)
+    assert ctx.sessions.reap() == ["closed-tab"]
+    assert state.job.state == "stopped" and not session.directory.exists() and ctx.sessions.hashes() == []
+    assert resume.resumable(ctx.sessions.kept_dir / resume.token(session))  # stopped with its checkpoint
+
+
+def test_a_tab_reopened_while_the_closed_one_is_leaving_gets_its_run_at_once(tmp_path):
+    """Closing a tab unloads its session (closed after a grace period); a new tab of the browser that finds
+    the run closes the old session then (its job stops and writes a checkpoint) and offers the resume."""
+    ctx, train, _ = build_app(tmp_path, FakeClock())
+    closed_tab, reopened = SimpleNamespace(session_hash="closed"), SimpleNamespace(session_hash="reopened")
+    session, state = train.state(closed_tab)
+    resume.claim(ctx, session, "", [])
+    state.dataset = dataset()
+    next(train.start(closed_tab, **form_values(train, **RUN)))
+    job = state.job
+    wait(lambda: job.view().latest is not None and job.view().latest.step >= 3)
+    token = resume.token(session)
+    other_tab = ctx.sessions.get("other")  # another tab of the browser, leaving too, whose run is not asked for
+    ctx.sessions.unload("closed")
+    ctx.sessions.unload("other")
+    assert not job.finished  # the grace period: a live page whose heartbeat dropped would come back
+    offer, _ = resume.claim(ctx, train.state(reopened)[0], "", [token, resume.token(other_tab)])
+    assert offer and resume.token(train.state(reopened)[0]) == token
+    assert job.state == "stopped" and not session.directory.exists()  # closed now, not when its grace ends
+    assert resume.resumable(ctx.sessions.kept_dir / token) and set(ctx.sessions.leaving()) == {"other"}
+
+
 def test_kept_runs_expire(tmp_path):
     store = SessionStore(root=tmp_path, ttl_s=0)
     old = store.kept_dir / ("a" * 32)
@@ -169,7 +285,8 @@ def test_style_out_of_memory_offers_a_smaller_size(monkeypatch, tmp_path):
         tab = S.build_style_tab(AppContext(device=torch.device("cpu"), sessions=SessionStore(root=tmp_path)))
     photo = Image.new("RGB", (40, 30), "white")
     given = {name: w.value for name, w in tab.v.form.widgets().items()}
-    given.update(content=photo, style_1=photo, iterations=10, size=256, backbone="tiny-random")
+    given.update(content=photo, style_1=photo, iterations=10, size=256, backbone="tiny-random",
+                 strength=tab.v.instant.look.strength.value)
     with pytest.raises(gr.Error, match=r"ran out of memory at 256 px\. Retry at 128 px"):
         list(tab.stylize(SimpleNamespace(session_hash="s"), **given))
 
@@ -184,7 +301,8 @@ def test_corrupt_weights_give_the_fix_and_the_other_tabs_work(tmp_path, monkeypa
     from tests.conftest import free_port
     from weights.fetch import model_dir
 
-    for model_id in ("dcgan-faces-64", "vgg16-hed"):
+    # the Style tab starts Gatys from the instant painter's picture: its two networks come too
+    for model_id in ("dcgan-faces-64", "vgg16-hed", "magenta-style-predictor", "magenta-style-painter"):
         shutil.copytree(model_dir(model_id), tmp_path / "weights" / model_id)
     target = tmp_path / "weights" / "dcgan-faces-64" / "model.safetensors"
     data = bytearray(target.read_bytes())

@@ -47,6 +47,7 @@ def test_junk_at_every_endpoint(app_url, tmp_path):
 
 
 @pytest.mark.integration
+@pytest.mark.slow  # one call per numeric parameter of every endpoint: a long loop, whole suite only
 def test_nan_in_any_number_is_refused_with_a_message(app_url):
     for api, spec in sorted(_endpoints(app_url).items()):
         params = spec["parameters"]

@@ -192,3 +192,19 @@ def test_refining_from_the_instant_picture_lowers_the_gatys_loss():
     steps = list(stylize(photo, [painting], None, config))
     assert steps[-1].done and steps[-1].result.size == (64, 47)
     assert steps[-1].losses["total"] < 0.8 * steps[0].losses["total"]
+
+
+@pytest.mark.weights
+def test_the_refinement_starts_from_the_instant_picture_at_the_chosen_strength():
+    """`StyleConfig.instant_strength` is the strength of the picture the refinement starts from (the tab
+    passes its strength slider), checked in range like the instant painter's own."""
+    from style.transfer import instant_picture
+
+    photo, painting = photo_and_painting()
+    starts = {s: instant_picture(photo, [painting], [1.0], StyleConfig(size=64, instant_strength=s), "cpu")
+              for s in (0.0, 1.0)}
+    same = instant.paint(photo, [painting], config=instant.InstantConfig(size=64, strength=0.0))
+    assert np.array_equal(np.asarray(starts[0.0]), np.asarray(same))
+    assert not np.array_equal(np.asarray(starts[0.0]), np.asarray(starts[1.0]))
+    with pytest.raises(ValueError, match="strength"):
+        StyleConfig(instant_strength=1.6)

@@ -144,3 +144,59 @@ def test_interpolation_without_edits_ends_on_the_plain_seed():
     assert last == L.Recipe(model="tiny", seed=3, truncation=0.8)
     with pytest.raises(ValueError, match="Frames"):
         L.Interpolation(start=start, end_seed=3, frames=1)
+
+
+def test_a_recipe_with_its_own_z_round_trips_bit_for_bit(tiny_G, tiny_dirs):
+    z = (torch.randn(1, 8, generator=torch.Generator().manual_seed(5)) * 1.7).float()
+    recipe = L.Recipe(model="tiny", seed=3, truncation=0.9, directions=(0.5,), raw=((2, -0.3),), z=tuple(z[0].tolist()))
+    text = recipe.to_json()
+    again = L.Recipe.from_json(text)
+    assert again == recipe and again.to_json() == text
+    assert torch.equal(L.base_latent(again, 8), z)  # every float32 bit survives the decimal round trip
+    assert L.recipe_png(tiny_G, again, tiny_dirs) == L.recipe_png(tiny_G, recipe, tiny_dirs)
+    seed_only = replace(recipe, z=())
+    assert L.recipe_png(tiny_G, seed_only, tiny_dirs) != L.recipe_png(tiny_G, recipe, tiny_dirs)
+    assert '"z"' not in seed_only.to_json()  # recipes of seeds read as they always did
+
+
+def test_a_recipe_z_is_checked():
+    with pytest.raises(ValueError, match="finite numbers"):
+        L.Recipe(z=(0.0, float("nan")))
+    with pytest.raises(ValueError, match="between"):
+        L.Recipe(z=(L.MAX_LATENT + 1,))
+    with pytest.raises(ValueError, match="has 3 values; this model's latent has 8"):
+        L.base_latent(L.Recipe(z=(0.0, 1.0, 2.0)), 8)
+
+
+def test_a_seed_replaces_a_recipe_z_at_the_far_end_of_an_interpolation(tiny_G, tiny_dirs):
+    start = L.Recipe(model="tiny", seed=1, z=tuple(float(v) for v in range(8)), size=64)
+    first, last = L.Interpolation(start=start, end_seed=4).endpoints()
+    assert first.z == start.z and last.z == () and last.seed == 4
+    first, _ = L.Interpolation(start=start, end_seed=4, start_seed=2).endpoints()
+    assert first.z == () and first.seed == 2
+
+
+@pytest.mark.parametrize("method", ["slerp", "lerp"])
+def test_interpolation_point_follows_the_animation_path(tiny_G, tiny_dirs, method):
+    job = L.Interpolation(start=L.Recipe(seed=1, truncation=0.7, directions=(1.0,)), end_seed=9, frames=5,
+                          method=method)
+    first, last = job.endpoints()
+    z0 = L.recipe_latent(first, 8, tiny_dirs)
+    z1 = L.recipe_latent(last, 8, tiny_dirs)
+    path = L.interpolation_latents(z0, z1, 5, method)
+    for i in range(5):
+        assert torch.allclose(L.interpolation_point(tiny_G, job, i / 4, tiny_dirs)[0], path[i], atol=1e-6)
+    assert torch.equal(L.interpolation_point(tiny_G, job, 0.0, tiny_dirs), z0)
+    with pytest.raises(ValueError, match="between 0 and 1"):
+        L.interpolation_point(tiny_G, job, 1.5, tiny_dirs)
+
+
+def test_a_grid_around_a_recipe_z_starts_with_it_and_stays_near_it():
+    plain = L.Recipe(seed=5)
+    assert torch.equal(L.grid_bases(plain, 8, 4), L.sample_z([5, 6, 7, 8], 8))
+    own = L.sample_z(100, 8)
+    bases = L.grid_bases(replace(plain, z=tuple(own[0].tolist())), 8, 4)
+    assert torch.equal(bases[0], own[0])
+    for i in range(1, 4):  # 30 % of the way along the sphere to seed 5 + i
+        assert torch.allclose(bases[i], L.slerp(own, L.sample_z(5 + i, 8), L.NEIGHBOUR_MIX)[0])
+        assert (bases[i] - own[0]).norm() < (L.sample_z(5 + i, 8)[0] - own[0]).norm()

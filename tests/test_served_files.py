@@ -29,7 +29,7 @@ from ui import files
 
 # The recipe form in API order (model, seed, truncation, direction_1..8, upscale, size, raw_page, raw_1..8,
 # raw_edits): every visitor's start, seed 0.
-GRID_ARGS = ["dcgan-faces-64", 0, 1.0, *[0.0] * 8, "nearest", "512", 0, *[0.0] * 8, "{}"]
+GRID_ARGS = ["dcgan-faces-64", 0, 1.0, *[0.0] * 8, "nearest", "512", 0, *[0.0] * 8, "{}", ""]
 GRID_CALLS, THREADS = 48, 12
 UPLOADERS = 4
 
@@ -109,7 +109,7 @@ def test_a_picture_named_again_later_outlives_the_cache_sweep(served):
     from gradio.route_utils import delete_files_created_by_app
 
     _, demo, base, _ = served
-    args = ["dcgan-faces-64", 4242, 1.0, *[0.0] * 8, "nearest", "256", 0, *[0.0] * 8, "{}"]
+    args = ["dcgan-faces-64", 4242, 1.0, *[0.0] * 8, "nearest", "256", 0, *[0.0] * 8, "{}", ""]
     age = 5  # a stall this long between naming and sweeping would be needed to fail the new code
     with httpx.Client(timeout=120) as http:
         first = file_urls(call(http, base, "generate", args))[0]

@@ -14,6 +14,7 @@ import torch
 
 from gan.explorer import latent as L
 from gan.explorer.model import SUPPORTED_SIZES
+from gan.explorer.projection import ProjectionConfig
 from gan.train import LIMITS as TRAIN_LIMITS
 from gan.train import TrainConfig
 from gan.train.config import LOSSES
@@ -45,6 +46,11 @@ def explore_expected(tabs) -> dict:
                 i.start_seed: (-1, L.MAX_SEED, -1), i.end_seed: (0, L.MAX_SEED, 1)}
     expected.update(dict.fromkeys(r.directions, (-lim.direction_max, lim.direction_max, 0.0)))
     expected.update(dict.fromkeys(r.raw, (-lim.raw_max, lim.raw_max, 0.0)))
+    # The scrub slider: a fraction of the path (interpolation_point takes 0..1), from the start.
+    expected[tabs.explore.v.interpolation.scrub.t] = (0.0, 1.0, 0.0)
+    # Projection steps: ProjectionConfig's default and maximum; the minimum 10 is a UI choice (steps of 10).
+    project = ProjectionConfig()
+    expected[tabs.explore.v.project.steps] = (10, project.steps_max, project.steps)
     return expected
 
 
@@ -59,22 +65,55 @@ def train_expected(tabs) -> dict:
 
 
 def style_expected(tabs) -> dict:
-    """StyleConfig() and style.transfer.LIMITS; the weight sliders hold log10 of StyleConfig's weights."""
+    """style.limits.StyleLimits (inside style.transfer.LIMITS) and StyleConfig() / InstantConfig() defaults; the
+    weight sliders hold log10 of StyleConfig's weights."""
+    from style.instant import InstantConfig
+    from style.limits import StyleLimits
     from ui.style_view import EXPONENTS
 
-    f, d = tabs.style.v.form, StyleConfig()
-    expected = {getattr(f, name): (*STYLE_LIMITS[name], getattr(d, name)) for name in STYLE_LIMITS}
+    v, d, ui, cpu = tabs.style.v, StyleConfig(), StyleLimits(), torch.device("cpu")
+    f, look, mixer = v.form, v.instant.look, v.presets.form
+    expected = {f.iterations: (*ui.iterations, d.iterations), f.size: (*ui.size(cpu), d.size),
+                f.style_scale: (*STYLE_LIMITS["style_scale"], d.style_scale),
+                look.strength: ui.strength(), look.size: ui.instant_size(cpu)}
     for name, (low, high) in EXPONENTS.items():
         weight = getattr(d, name.removeprefix("log10_"))
         expected[getattr(f, name)] = (low, high, round(math.log10(weight), 2))
-    # Blend weights: a UI-only choice (the engine takes any positive weights and normalises them).
-    expected.update({s: (0, 1, 1.0 if i == 0 else 0.5) for i, s in enumerate(f.blends)})
+    # Blend and preset-mix weights: a UI-only choice (the engines take any positive weights and normalise them).
+    expected.update({s: (*ui.weight_range, 1.0 if i == 0 else 0.5) for i, s in enumerate(f.blends)})
+    expected.update({s: (*ui.weight_range, 1.0 if i == 0 else 0.0) for i, s in enumerate(mixer.preset_weights)})
+    assert ui.strength() == (0.0, InstantConfig().max_strength, InstantConfig().strength)
     return expected
+
+
+def test_style_limits_lie_inside_the_engines_ranges():
+    """The Style tab's narrower ranges (style/limits.py) stay inside style.transfer.LIMITS and InstantConfig."""
+    from style.instant import InstantConfig
+    from style.limits import StyleLimits
+
+    ui, instant = StyleLimits(), InstantConfig()
+    for name, (low, high) in (("iterations", ui.iterations), ("size", ui.size_cpu), ("size", ui.size_gpu)):
+        assert STYLE_LIMITS[name][0] <= low < high <= STYLE_LIMITS[name][1], name
+    for device in ("cpu", "cuda"):
+        low, high, default = ui.instant_size(device)
+        assert (low, high) == (instant.min_size, instant.max_side(device)) and low <= default <= high
+        InstantConfig(size=low), InstantConfig(size=high), InstantConfig(size=default)
+    with pytest.raises(ValueError, match="iterations"):
+        StyleLimits(iterations=(1, STYLE_LIMITS["iterations"][1] + 1))
+
+
+def paint_it_expected(demo) -> dict:
+    """Explore's "Paint it" strength: StyleLimits.strength(), as the Style tab's."""
+    from style.limits import StyleLimits
+
+    sliders = [b for b in demo.blocks.values() if isinstance(b, gr.Slider) and b.label == "Paint strength"]
+    assert len(sliders) == 1
+    return {sliders[0]: StyleLimits().strength()}
 
 
 def test_every_slider_reads_its_range_and_default_from_the_config(built):
     demo, tabs = built
-    expected = {**explore_expected(tabs), **train_expected(tabs), **style_expected(tabs)}
+    expected = {**explore_expected(tabs), **train_expected(tabs), **style_expected(tabs), **paint_it_expected(demo)}
     for widget, (low, high, default) in expected.items():
         assert (widget.minimum, widget.maximum, widget.value) == (low, high, default), widget.label
     everything = [b for b in demo.blocks.values() if isinstance(b, (gr.Slider, gr.Number))]
@@ -113,6 +152,13 @@ def test_the_ends_of_every_range_make_valid_configs(built):
         if name in tabs.train.v.settings.widgets():
             for value in (low, high):
                 TrainConfig(**{name: value})
+    from style.instant import InstantConfig
+
+    look = tabs.style.v.instant.look
+    for value in (look.strength.minimum, look.strength.maximum):
+        InstantConfig(strength=float(value))
+    for value in (look.size.minimum, look.size.maximum):
+        InstantConfig(size=int(value))
     f = tabs.style.v.form
     for widget in (f.iterations, f.size, f.style_scale):
         for value in (widget.minimum, widget.maximum):

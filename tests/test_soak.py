@@ -6,8 +6,9 @@
 fails; no output reaches Gradio's cache by an unsafe route (written there in place, or copied from a
 session folder: ui/files.py); sessions never see each other's data or models; the process's RSS returns
 near its baseline after the load (after a warm-up round and a gc); the sessions' folders are gone once
-they are closed. gradio_client sessions do not fire `demo.unload` (no browser tab closes), so the test
-calls the same `SessionStore.close` that unload calls.
+they are closed. A gradio_client fires `demo.unload` only when it closes (or its heartbeat drops), and
+unload closes a session after a grace period, so the test closes every session itself with the
+`SessionStore.close` that the grace period ends in.
 Prints a summary table (requests, failures, p50/p95 of /generate during training, memory).
 """
 
@@ -262,7 +263,7 @@ def isolation_checks(url: str, labels: list) -> None:
     stranger.close()
 
 def close_all(ctx) -> list[Path]:
-    """Close every session as `demo.unload` would (gradio_client never fires it); their folders."""
+    """Close every session now, as the end of unload's grace period does; their folders."""
     folders = [s.directory for s in ctx.sessions.live()]
     for session_hash in ctx.sessions.hashes():
         ctx.sessions.close(session_hash)

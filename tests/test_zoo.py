@@ -118,3 +118,6 @@ def test_directions_go_to_the_cache_for_hub_folders(tmp_path, tiny_config, monke
     Generator(tiny_config).save_pretrained(snapshot)
     path = zoo.directions_path(snapshot)  # never write into the Hub's cache
     assert path.parent == tmp_path / "cache" / "directions" and path.suffix == ".safetensors"
+    onnx_path = zoo.derived_path(snapshot, zoo.ONNX_FILE)  # the page's export follows the same rule
+    assert onnx_path.parent == tmp_path / "cache" / "generator-fp16" and onnx_path.stem == path.stem
+    assert zoo.derived_path(own, zoo.ONNX_FILE) == own / zoo.ONNX_FILE

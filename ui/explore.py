@@ -2,9 +2,10 @@
 
 The slider path is kept short: the model and its directions come from zoo's cached loader, the handler
 renders one 64 px image under `inference_mode`, publishes its PNG bytes (ui/files.py) and returns the path,
-so the served file is exactly `recipe_png`'s bytes. Slider events use `.input` with
-`trigger_mode="always_last"` and no progress overlay, so dragging never queues up. The widgets are in
-ui/explore_view.py; the idiom (forms, `on`, updates by widget) is ui/forms.py's.
+so the served file is exactly `recipe_png`'s bytes. Slider moves go to the browser first (ui/explore_page.py,
+web/explore.js): once the model is loaded there it draws them without a request, and the server renders
+(`/generate`, `trigger_mode="always_last"`, no progress overlay) when the sliders rest, or at once before.
+The widgets are in ui/explore_view.py; the idiom (forms, `on`, updates by widget) is ui/forms.py's.
 """
 
 from __future__ import annotations
@@ -23,10 +24,13 @@ from common.device import intra_op_threads
 from gan.explorer import latent as L
 from gan.explorer import zoo
 from gan.explorer.model import ModelLoadError
+from ui import explore_page, explore_project
 from ui.context import AppContext
+from ui.explore_paint import build_paint_it
 from ui.explore_view import LIMITS, ExploreView, build_view, direction_label
 from ui.files import publish, publish_image
 from ui.forms import Values, on
+from web.pagemodels import PageModels
 from weights.fetch import WeightsUnavailable
 
 USER_ERRORS = (ValueError, ModelLoadError, WeightsUnavailable, zoo.UnknownModel, zoo.HubUnavailable)
@@ -40,6 +44,7 @@ class Explore:
 
     def __init__(self, ctx: AppContext, view: ExploreView) -> None:
         self.ctx, self.v = ctx, view
+        self.pages = PageModels()  # which models the browser can draw itself (their ONNX exports)
 
     def choices(self, session_hash: str | None) -> list[str]:
         """Pretrained ids first, then the session's own models (trained, uploaded, from the Hub)."""
@@ -58,7 +63,7 @@ class Explore:
             edits = L.merge_raw_edits(parse_edits(r.raw_edits), int(r.raw_page or 0), list(r.raw), nz)
             recipe = L.Recipe(model=r.model, seed=int(r.seed or 0), truncation=float(r.truncation),
                               directions=tuple(float(v) for v in r.directions), raw=tuple(edits.items()),
-                              upscale=r.upscale, size=int(r.size))
+                              upscale=r.upscale, size=int(r.size), z=parse_z(r.z))
         except (ValueError, TypeError) as err:
             raise gr.Error(str(err)) from err
         return recipe, edits
@@ -79,6 +84,44 @@ class Explore:
         recipe, edits = self.recipe(r, loaded.G.cfg.nz)
         return {self.v.picture.image: self.render(recipe, loaded), self.v.picture.recipe: recipe.to_json(),
                 self.v.recipe.raw_edits: json.dumps(edits)}
+
+    def new_latent(self, request: gr.Request, **given: Any) -> dict:
+        """As generate, and the new z before edits for the page (a grid pick; slider moves never change z)."""
+        r = self.v.recipe.read(given)
+        loaded = self.load(r.model, request)
+        recipe, edits = self.recipe(r, loaded.G.cfg.nz)
+        return {self.v.picture.image: self.render(recipe, loaded), self.v.picture.recipe: recipe.to_json(),
+                self.v.recipe.raw_edits: json.dumps(edits), self.v.page.latent: self.latent(loaded, recipe, edits)}
+
+    def new_seed(self, request: gr.Request, **given: Any) -> dict:
+        """A seed typed or rolled: its z replaces a projected one."""
+        return {**self.new_latent(request, **{**given, "z": ""}), self.v.recipe.z: ""}
+
+    def latent(self, loaded: zoo.LoadedModel, recipe: L.Recipe, edits: dict[int, float]) -> dict:
+        """The page's latent carrier for a recipe."""
+        return explore_page.latent_payload(self.pages.fingerprint(loaded), recipe, loaded.G.cfg.nz, edits)
+
+    def ends(self, request: gr.Request, model: str, end_seed: float, start_seed: float) -> dict:
+        """The interpolation's seeds' z, for the page's scrub slider."""
+        loaded = self.load(model, request)
+        start = None if start_seed in (None, "", -1) else int(start_seed)
+        payload = explore_page.ends_payload(self.pages.fingerprint(loaded), loaded.G.cfg.nz, int(end_seed or 0), start)
+        return {self.v.interpolation.scrub.ends: payload}
+
+    def scrub(self, request: gr.Request, t: float, end_seed: float, start_seed: float, method: str,
+              keep_edits: bool, **given: Any) -> dict:
+        """The picture at fraction t of the interpolation's path, rendered on the server (256 px)."""
+        r = self.v.recipe.read(given)
+        loaded = self.load(r.model, request)
+        recipe, _ = self.recipe(r, loaded.G.cfg.nz)
+        try:
+            job = L.Interpolation(start=recipe, end_seed=int(end_seed), method=method, keep_edits=bool(keep_edits),
+                                  start_seed=None if start_seed in (None, "", -1) else int(start_seed))
+            z = L.interpolation_point(loaded.G, job, float(t), loaded.directions)
+        except (ValueError, TypeError) as err:
+            raise gr.Error(str(err)) from err
+        picture = L.to_pil(L.generate(loaded.G, z)[0], 256, recipe.upscale)
+        return {self.v.interpolation.scrub.image: publish(L.png_bytes(picture), "scrub.png")}
 
     def dice(self) -> dict:
         """A fresh random seed."""
@@ -110,8 +153,10 @@ class Explore:
                         for i in range(LIMITS.n_direction_sliders)],
             raw_page=gr.update(choices=L.raw_pages(nz, LIMITS.raw_per_page), value=first),
             raw=[gr.update(value=v, label=f"z[{first + j}] +", visible=first + j < nz) for j, v in enumerate(raw)],
-            raw_edits=json.dumps(edits))
-        return {**updates, self.v.shown_model: recipe.model, self.v.picture.image: self.render(recipe, loaded),
+            raw_edits=json.dumps(edits), z=json.dumps(list(recipe.z)) if recipe.z else "")
+        page = {self.v.page.model: self.pages.describe(recipe.model, loaded),
+                self.v.page.latent: self.latent(loaded, recipe, edits)}
+        return {**updates, **page, self.v.shown_model: recipe.model, self.v.picture.image: self.render(recipe, loaded),
                 self.v.picture.recipe: recipe.to_json()}
 
     def load_recipe(self, request: gr.Request, recipe: str) -> dict:
@@ -142,23 +187,31 @@ class Explore:
         return self.reset(request, model, seed, upscale, size)
 
     def grid(self, request: gr.Request, **given: Any) -> dict:
-        """16 seeds from the current one on, with the current edits: gallery items and their seeds."""
+        """16 seeds from the current one on (around a projection: it and 15 neighbours), with the current
+        edits: gallery items and what each cell is (its seed, and its own z around a projection)."""
         r = self.v.recipe.read(given)
         loaded = self.load(r.model, request)
         recipe, _ = self.recipe(r, loaded.G.cfg.nz)
         seeds = [recipe.seed + i for i in range(LIMITS.grid_size)]
         try:
-            z = L.edit_z(L.sample_z(seeds, loaded.G.cfg.nz, self.ctx.device), recipe, loaded.directions)
+            bases = L.grid_bases(recipe, loaded.G.cfg.nz, LIMITS.grid_size, self.ctx.device)
+            images = L.generate(loaded.G, L.edit_z(bases, recipe, loaded.directions))
         except ValueError as err:
             raise gr.Error(str(err)) from err
-        images = L.generate(loaded.G, z)
-        items = [(publish_image(L.to_pil(img, 128, recipe.upscale), f"seed-{s}.webp"), f"seed {s}")
-                 for img, s in zip(images, seeds, strict=True)]
-        return {self.v.grid.gallery: items, self.v.grid.seeds: seeds}
+        if recipe.z:
+            names = ["your projection"] + [f"near it · seed {s}" for s in seeds[1:]]
+            cells = [{"seed": recipe.seed, "z": row.cpu().tolist()} for row in bases]
+        else:
+            names, cells = [f"seed {s}" for s in seeds], [{"seed": s, "z": None} for s in seeds]
+        items = [(publish_image(L.to_pil(img, 128, recipe.upscale), f"seed-{s}.webp"), name)
+                 for img, s, name in zip(images, seeds, names, strict=True)]
+        return {self.v.grid.gallery: items, self.v.grid.seeds: cells}
 
-    def pick(self, grid_seeds: list[int], evt: gr.SelectData) -> dict:
-        """Clicking a grid cell makes its seed the current one."""
-        return {self.v.recipe.seed: int(grid_seeds[evt.index]) if grid_seeds else 0}
+    def pick(self, grid_seeds: list, evt: gr.SelectData) -> dict:
+        """Clicking a grid cell makes it the current picture: its seed, and its own z if it has one."""
+        cell = grid_seeds[evt.index] if grid_seeds else 0
+        cell = cell if isinstance(cell, dict) else {"seed": int(cell), "z": None}
+        return {self.v.recipe.seed: int(cell["seed"]), self.v.recipe.z: json.dumps(cell["z"]) if cell["z"] else ""}
 
     def interpolate(self, request: gr.Request, **given: Any) -> dict:
         """Current latent -> another seed: animated GIF, WebP, frame strip and the files to download."""
@@ -213,7 +266,18 @@ class Explore:
 
     def start(self, request: gr.Request) -> dict:
         """Page load: this session's model choices, slider labels and the first picture."""
-        return self.show(L.Recipe(model=zoo.pretrained_ids()[0], size=LIMITS.size_default), request)
+        return self.show(self.first_recipe(), request)
+
+    def first_recipe(self) -> L.Recipe:
+        """What the page opens on."""
+        return L.Recipe(model=zoo.pretrained_ids()[0], size=LIMITS.size_default)
+
+    def start_scrub(self, request: gr.Request) -> dict:
+        """After the first picture: the scrub's seeds and its picture at t = 0 (the first picture, smaller)."""
+        recipe = self.first_recipe()
+        scrub = self.render(replace(recipe, size=256), self.load(recipe.model, request))
+        return {**self.ends(request, recipe.model, self.v.interpolation.form.end_seed.value, -1),
+                self.v.interpolation.scrub.image: scrub}
 
 
 def parse_edits(text: str | None) -> dict[int, float]:
@@ -222,6 +286,16 @@ def parse_edits(text: str | None) -> dict[int, float]:
     if not isinstance(edits, dict):
         raise ValueError('raw_edits must be a JSON object such as {"12": 1.5}.')
     return {int(i): float(d) for i, d in edits.items()}
+
+
+def parse_z(text: str | None) -> tuple[float, ...]:
+    """The z field's JSON list -> a recipe's z ("" or None: the seed's); ValueError for anything else."""
+    if not text:
+        return ()
+    z = json.loads(text)
+    if not isinstance(z, list):
+        raise ValueError("z must be a JSON list of numbers (a projection's latent), or empty for the seed's.")
+    return tuple(float(v) for v in z)
 
 
 def _session(request: gr.Request | None) -> str | None:
@@ -233,17 +307,26 @@ GENERATE_DOC = ("Render one face: a seed, truncation ψ, up to 8 GANSpace direct
                 "PNG, its recipe JSON and the raw-z edits.")
 
 
+PROJECT_DOC = ("Find the latent z whose picture comes closest to a photo (GAN inversion: pixel + VGG16 "
+               "perceptual loss, best of several starts). Streams the closest picture so far and a progress line; "
+               "the last message also carries the recipe (with its z) to pass to /load_recipe.")
+
+
 def wire(ex: Explore, v: ExploreView) -> None:
     """Connect the tab's events (ui/forms.py's `on`: inputs by name, one api_name each)."""
     r, p = v.recipe, v.picture
     shown = [p.image, p.recipe, r.raw_edits]
-    everything = [r, v.shown_model, p.image, p.recipe]  # what a recipe load, a reset or a model switch sets
+    # What a recipe load, a reset or a model switch sets (the page's carriers too).
+    everything = [r, v.shown_model, v.page.model, v.page.latent, p.image, p.recipe]
     fast = dict(show_progress="hidden", trigger_mode="always_last", concurrency_limit=2)
     # No ZeroGPU here: a 64 px DCGAN renders 16 images in ~50 ms on a CPU; a GPU call would queue longer.
-    sliders = [s.input for s in (r.truncation, *r.directions, *r.raw)] + [r.seed.input, r.upscale.input, r.size.input]
-    on(sliders, ex.generate, inputs=r, outputs=shown, api_name="generate", doc=GENERATE_DOC, tool=True, **fast)
+    # Slider moves reach the browser (wire_page); it clicks the hidden sync button for a server render.
+    on(v.page.sync.click, ex.generate, inputs=r, outputs=shown, api_name="generate", doc=GENERATE_DOC, tool=True,
+       **fast)
+    new_seed = [*shown, v.page.latent, r.z]
+    on(r.seed.input, ex.new_seed, inputs=r, outputs=new_seed, api_name="generate_seed", **fast)
     dice = on(v.controls.dice.click, ex.dice, outputs=[r.seed], api_name="dice", show_progress="hidden")
-    on(dice, ex.generate, inputs=r, outputs=shown, api_name="generate_after_dice", **fast)
+    on(dice, ex.new_seed, inputs=r, outputs=new_seed, api_name="generate_after_dice", **fast)
     on(r.raw_page.input, ex.raw_page, inputs={"raw_page": r.raw_page, "raw_edits": r.raw_edits, "model": r.model},
        outputs=r.raw, api_name="raw_page", show_progress="hidden")
     settle = {"model": r.model, "seed": r.seed, "upscale": r.upscale, "size": r.size}
@@ -264,13 +347,50 @@ def wire(ex: Explore, v: ExploreView) -> None:
     g = v.grid
     on(g.button.click, ex.grid, inputs=r, outputs=[g.gallery, g.seeds], api_name="grid", tool=True,
        doc=f"{LIMITS.grid_size} faces from `seed` on (seed, seed + 1, …) with the same edits, as a gallery.")
-    pick = on(g.gallery.select, ex.pick, inputs={"grid_seeds": g.seeds}, outputs=[r.seed], api_name="pick_from_grid",
-              show_progress="hidden")
-    on(pick, ex.generate, inputs=r, outputs=shown, api_name="generate_after_pick", **fast)
+    pick = on(g.gallery.select, ex.pick, inputs={"grid_seeds": g.seeds}, outputs=[r.seed, r.z],
+              api_name="pick_from_grid", show_progress="hidden")
+    on(pick, ex.new_latent, inputs=r, outputs=[*shown, v.page.latent], api_name="generate_after_pick", **fast)
     i = v.interpolation
     on(i.button.click, ex.interpolate, inputs=[r, i.form], outputs=[i.animation, i.strip, i.files],
        api_name="interpolate", tool=True, doc="Animate from the picture of these settings (or from start_seed) to "
        "end_seed: a looping GIF, a frame strip, and the GIF / WebP / strip files.")
+    path = {name: getattr(i.form, name) for name in ("end_seed", "start_seed", "method", "keep_edits")}
+    on(i.scrub.sync.click, ex.scrub, inputs=[r, {**path, "t": i.scrub.t}], outputs=[i.scrub.image], api_name="scrub",
+       doc="The picture at fraction t (0..1) of the path /interpolate animates.", **fast)
+    on([i.form.end_seed.change, i.form.start_seed.change, r.model.change], ex.ends,
+       inputs={"model": r.model, "end_seed": i.form.end_seed, "start_seed": i.form.start_seed},
+       outputs=[i.scrub.ends], api_name="interpolation_ends", show_progress="hidden")
+    wire_page(v)
+    wire_projection(ex, v, everything)
+
+
+def wire_page(v: ExploreView) -> None:
+    """Browser-only events (no request): slider moves and new server pictures go to web/explore.js."""
+    r, i = v.recipe, v.interpolation
+    inputs = [v.page.model, v.page.latent, r.truncation, r.upscale, r.size, r.raw_page, *r.directions, *r.raw]
+    fields = [("model", 1), ("latent", 1), ("truncation", 1), ("upscale", 1), ("size", 1), ("page", 1),
+              ("directions", len(r.directions)), ("raw", len(r.raw))]
+    sliders = [s.input for s in (r.truncation, *r.directions, *r.raw)] + [r.upscale.input, r.size.input]
+    explore_page.wire_js(sliders, inputs, fields, "input", "main", settle=True)
+    explore_page.wire_js([v.page.latent.change], inputs, fields, "latent", "main")
+    scrub_inputs = [*inputs, i.scrub.ends, i.scrub.t, i.form.method, i.form.keep_edits]
+    scrub_fields = [*fields, ("ends", 1), ("t", 1), ("method", 1), ("keep", 1)]
+    explore_page.wire_js([i.scrub.t.input, i.form.method.input, i.form.keep_edits.input], scrub_inputs, scrub_fields,
+                         "input", "scrub")
+    explore_page.wire_js([i.scrub.ends.change], scrub_inputs, scrub_fields, "latent", "scrub")
+
+
+def wire_projection(ex: Explore, v: ExploreView, everything: list) -> None:
+    """/project streams the inversion; its recipe then becomes the current picture (/load_projection)."""
+    panel = v.project
+    projector = explore_project.Projector(ex.ctx, panel, v.picture.recipe, ex.load)
+    run = on(panel.run.click, projector.project, inputs={"image": panel.photo, "model": v.recipe.model,
+                                                          "steps": panel.steps},
+             outputs=[panel.result, panel.status, v.picture.recipe], api_name="project", show_progress="minimal",
+             concurrency_limit=1, concurrency_id="projection", doc=PROJECT_DOC)
+    on(run, ex.load_recipe, inputs={"recipe": v.picture.recipe}, outputs=everything, api_name="load_projection")
+    on(panel.stop.click, projector.stop, outputs=[panel.status], api_name="stop_projection", queue=False,
+       doc="Stop this session's /project early; it keeps the closest latent found so far.")
 
 
 def build_explore_tab(ctx: AppContext) -> Explore:
@@ -278,11 +398,15 @@ def build_explore_tab(ctx: AppContext) -> Explore:
     view = build_view(HELP)
     explore = Explore(ctx, view)
     wire(explore, view)
+    build_paint_it(explore)  # "Paint it" (ui/explore_paint.py): its panel at the end of the tab, /paint_it
     return explore
 
 
 def wire_page_load(explore: Explore, demo: gr.Blocks) -> None:
     """The first picture and this session's slider labels once the page opens."""
     v = explore.v
-    on(demo.load, explore.start, outputs=[v.recipe, v.shown_model, v.picture.image, v.picture.recipe],
-       api_name="explore_start")
+    start = on(demo.load, explore.start, outputs=[v.recipe, v.shown_model, v.page.model, v.page.latent,
+                                                  v.picture.image, v.picture.recipe], api_name="explore_start")
+    # Only then the scrub's: the first picture must not wait for it.
+    on(start, explore.start_scrub, outputs=[v.interpolation.scrub.ends, v.interpolation.scrub.image],
+       api_name="explore_start_scrub", show_progress="hidden")

@@ -12,6 +12,7 @@ import gradio as gr
 
 from gan.explorer import latent as L
 from gan.explorer import zoo
+from ui import explore_page, explore_project
 from ui.forms import Form, each
 
 LIMITS = L.ExploreLimits()
@@ -30,6 +31,7 @@ class RecipeForm(Form):
     raw_page: gr.Dropdown  # first z index of the raw-z sliders shown
     raw: list[gr.Slider] = each("raw")  # deltas of z[raw_page] ... z[raw_page + 7]
     raw_edits: gr.Textbox  # hidden: JSON {z index: delta} of every page (the sliders show one page)
+    z: gr.Textbox  # hidden: JSON list, the picture's own latent (a projection); empty for the seed's
 
 
 @dataclass(kw_only=True)
@@ -97,6 +99,7 @@ class InterpolationPanel:
     animation: gr.Image
     strip: gr.Image
     files: gr.File
+    scrub: explore_page.Scrub  # the t slider along the same path, drawn live
 
 
 @dataclass
@@ -110,6 +113,8 @@ class ExploreView:
     interpolation: InterpolationPanel
     recipe: RecipeForm
     shown_model: gr.State  # the model the sliders are labelled for: tells picker changes from echoes
+    page: explore_page.Carriers  # what the browser needs to draw slider moves itself
+    project: explore_project.ProjectPanel  # your photo in the latent space
 
 
 def direction_label(index: int, share: list[float]) -> str:
@@ -126,7 +131,8 @@ def build_controls() -> Controls:
                          scale=3, elem_id="explore-seed")
         dice = gr.Button("Random seed", scale=1, min_width=80)
     truncation = gr.Slider(LIMITS.truncation_min, LIMITS.truncation_max, value=LIMITS.truncation_default,
-                           step=LIMITS.step, label="Truncation ψ (lower = more average face)")
+                           step=LIMITS.step, label="Truncation ψ (lower = more average face)",
+                           elem_id="explore-truncation")
     with gr.Accordion("Directions (GANSpace)", open=True):
         directions = [gr.Slider(-LIMITS.direction_max, LIMITS.direction_max, value=0.0, step=LIMITS.step,
                                 label=f"Direction {i + 1}", elem_id=f"explore-direction-{i + 1}")
@@ -147,7 +153,7 @@ def build_picture() -> Picture:
         size = gr.Radio([str(s) for s in LIMITS.display_sizes], value=str(LIMITS.size_default), label="Size (px)")
     reset = gr.Button("Reset edits")
     recipe = gr.Code(label="Recipe (copy, download, or paste one and press Load)", language="json",
-                     interactive=True, lines=3, max_lines=8, wrap_lines=True)
+                     interactive=True, lines=3, max_lines=8, wrap_lines=True, elem_id="explore-recipe")
     with gr.Row():
         load_recipe = gr.Button("Load recipe")
         recipe_file = gr.UploadButton("Load recipe file (.json)", file_types=[".json"], type="filepath")
@@ -197,9 +203,10 @@ def build_interpolation() -> InterpolationPanel:
                                  height=300)
             strip = gr.Image(label="Frame strip", format="png", type="filepath", interactive=False, height=300)
         files = gr.File(label="Download GIF / WebP / strip", file_count="multiple", interactive=False)
+        scrub = explore_page.build_scrub()
     form = InterpolationForm(end_seed=end_seed, start_seed=start_seed, frames=frames, fps=fps, method=method,
                              keep_edits=keep)
-    return InterpolationPanel(form, button, animation, strip, files)
+    return InterpolationPanel(form, button, animation, strip, files, scrub)
 
 
 def build_view(help_text: str) -> ExploreView:
@@ -211,9 +218,13 @@ def build_view(help_text: str) -> ExploreView:
             models = build_models_box()
         with gr.Column(scale=6):
             picture = build_picture()
+            page = explore_page.build_carriers()
+    project = explore_project.build_panel()
     grid, interpolation = build_grid(), build_interpolation()
     c = controls
     raw_edits = gr.Textbox("{}", visible=False, label="Raw z edits of every page, JSON {index: delta}")
+    z = gr.Textbox("", visible=False, label="The picture's own latent z, a JSON list (empty: the seed's)")
     recipe = RecipeForm(model=c.model, seed=c.seed, truncation=c.truncation, directions=c.directions,
-                        upscale=picture.upscale, size=picture.size, raw_page=c.raw_page, raw=c.raw, raw_edits=raw_edits)
-    return ExploreView(controls, picture, models, grid, interpolation, recipe, gr.State(None))
+                        upscale=picture.upscale, size=picture.size, raw_page=c.raw_page, raw=c.raw, raw_edits=raw_edits,
+                        z=z)
+    return ExploreView(controls, picture, models, grid, interpolation, recipe, gr.State(None), page, project)

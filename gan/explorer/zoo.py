@@ -30,6 +30,7 @@ log = logging.getLogger(__name__)
 ALLOWED_FILES = {"config.json", "model.safetensors", "README.md"}
 MAX_UPLOAD_BYTES = 512 * 1024 * 1024
 DIRECTIONS_FILE = "directions.safetensors"
+ONNX_FILE = "generator-fp16.onnx"  # the page's export (gan.explorer.export), beside the directions
 
 
 class UnknownModel(KeyError):
@@ -80,15 +81,22 @@ def cache_root() -> Path:
     return Path(os.environ.get("ATELIER_CACHE_DIR") or Path.home() / ".cache" / "gan-atelier")
 
 
-def directions_path(folder: Path) -> Path:
-    """directions.safetensors beside the weights if that folder is writable and not the Hub cache."""
+def derived_path(folder: Path, filename: str) -> Path:
+    """Where a file derived from a model's weights goes: beside them if that folder is writable and
+    not the Hub cache, else `<cache root>/<stem>/<weights digest><suffix>`."""
     from huggingface_hub import constants
 
     in_hub_cache = Path(constants.HF_HUB_CACHE).resolve() in folder.resolve().parents
     if os.access(folder, os.W_OK) and not in_hub_cache:
-        return folder / DIRECTIONS_FILE
+        return folder / filename
     digest = hashlib.sha256((folder / "model.safetensors").read_bytes()).hexdigest()[:20]
-    return cache_root() / "directions" / f"{digest}.safetensors"
+    stem, _, suffix = filename.partition(".")
+    return cache_root() / stem / f"{digest}.{suffix}"
+
+
+def directions_path(folder: Path) -> Path:
+    """directions.safetensors beside the weights, or in the cache (see derived_path)."""
+    return derived_path(folder, DIRECTIONS_FILE)
 
 
 @functools.lru_cache(maxsize=8)

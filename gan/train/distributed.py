@@ -30,6 +30,7 @@ collective runs, also with `--stream`.
 
 from __future__ import annotations
 
+import inspect
 import logging
 import os
 import threading
@@ -107,6 +108,20 @@ class ParallelHook(Protocol):
     def index_sampler(self, n: int, batch: int, seed: int, device: torch.device,
                       step: int) -> Callable[[], torch.Tensor]:
         """Indices of this rank's next `batch` images of an in-memory set of `n`, as of `step`."""
+
+
+def no_forward_buffer_sync(ddp_class: type = DDP) -> dict[str, bool]:
+    """DDP's option that stops it re-sending buffers before every forward, by its name in this torch.
+
+    BN running stats are never used in training (D always trains, the EMA generator recalibrates
+    its own), so re-sending them every forward is wasted work. torch 2.13 renamed the option
+    `broadcast_buffers` to `forward_sync_buffers` (and warns on the old name); older releases, such as
+    the 2.11 of many GPU images, refuse the new one. The old name also skips the start-up broadcast,
+    which changes nothing here: every rank builds its buffers from the same seed.
+    """
+    if "forward_sync_buffers" in inspect.signature(ddp_class.__init__).parameters:
+        return {"forward_sync_buffers": False}
+    return {"broadcast_buffers": False}
 
 
 def launched_by_torchrun() -> bool:
@@ -221,9 +236,7 @@ class DDPHook:
         if self.sync_bn:  # in place: same Parameter objects, so the optimisers and the EMA copy are unaffected
             torch.nn.SyncBatchNorm.convert_sync_batchnorm(module)
         ids = [self.device.index] if self.device.type == "cuda" else None
-        # forward_sync_buffers=False: BN running stats are never used in training (D always trains,
-        # the EMA generator recalibrates its own), so re-sending them every forward is wasted work.
-        return DDP(module, device_ids=ids, forward_sync_buffers=False, gradient_as_bucket_view=True)
+        return DDP(module, device_ids=ids, gradient_as_bucket_view=True, **no_forward_buffer_sync())
 
     def average(self, table: torch.Tensor) -> torch.Tensor:
         """The mean over ranks (one all_reduce)."""
