@@ -289,7 +289,8 @@ class Trainer:
         yield from records
         if last.samples is None or self.step % self.config.checkpoint_every:
             self._maybe_sample_and_save(last, monitor, force=True)
-        self._measure_at_end(last, monitor)
+        if why == "done":  # a Stop answers at once; the card then gives the last measurement with its step
+            self._measure_at_end(last, monitor)
         last.finished = why
         yield last
 
