@@ -104,6 +104,18 @@ def test_a_drag_is_drawn_in_the_page_without_server_calls(page, artifacts_dir):
     shot = page.screenshot(clip={"x": 0, "y": 0, "width": 1280, "height": 900})
     (artifacts_dir / "explore-page-drag.png").write_bytes(shot)
     save_readme_screenshot(shot, "screenshot-explore-page.png", colors=128, width=640)
+    assert page.evaluate(CANVAS_ON_PICTURE)
+    page.set_viewport_size({"width": 1000, "height": 900})  # the picture's box changes size and place
+    page.wait_for_function(CANVAS_ON_PICTURE, timeout=30_000)  # the page's canvas follows it exactly
+
+
+CANVAS_ON_PICTURE = """() => {
+  const canvas = document.querySelector('#explore-picture canvas.atelier-page-render');
+  const img = canvas && canvas.previousElementSibling;
+  if (!img) return false;
+  const a = canvas.getBoundingClientRect(), b = img.getBoundingClientRect();
+  return ['x', 'y', 'width', 'height'].every((k) => Math.abs(a[k] - b[k]) < 1);
+}"""
 
 
 def shown_recipe(page) -> dict:

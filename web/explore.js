@@ -194,15 +194,30 @@ function overlay(view) {
     view.canvas = document.createElement("canvas");
     view.canvas.className = "atelier-page-render";
     view.canvas.dataset.view = view.name;
+    Object.assign(view.canvas.style, {position: "absolute", pointerEvents: "none", objectFit: "contain"});
+    // The picture's box settles after the first draw (the column fills in, the image frame resizes), so the
+    // canvas follows the picture whenever either changes size instead of keeping its first placement.
+    view.observer = new ResizeObserver(() => place(view));
   }
   const canvas = view.canvas;
   if (canvas.previousElementSibling !== img) img.insertAdjacentElement("afterend", canvas);
   const frame = img.parentElement;
   if (getComputedStyle(frame).position === "static") frame.style.position = "relative";
-  Object.assign(canvas.style, {position: "absolute", left: `${img.offsetLeft}px`, top: `${img.offsetTop}px`,
-                               width: `${img.offsetWidth}px`, height: `${img.offsetHeight}px`,
-                               pointerEvents: "none", objectFit: "contain"});
+  if (view.observed !== img) {
+    view.observer.disconnect();
+    view.observer.observe(img);
+    view.observer.observe(frame);
+    view.observed = img;
+  }
+  place(view);
   return canvas;
+}
+
+function place(view) {
+  const canvas = view.canvas, img = canvas && canvas.previousElementSibling;
+  if (!img || img.tagName !== "IMG") return;
+  Object.assign(canvas.style, {left: `${img.offsetLeft}px`, top: `${img.offsetTop}px`,
+                               width: `${img.offsetWidth}px`, height: `${img.offsetHeight}px`});
 }
 
 function show(view, visible) {
@@ -283,7 +298,7 @@ function request(view, values, inputAt) {
 function viewFor(name, imageId, syncId) {
   if (!views.has(name)) {
     views.set(name, {name, imageId, syncId, busy: false, pending: null, drawn: 0, shown: false,
-                     shownKey: null, canvas: null, small: null, timer: null, lastValues: null});
+                     shownKey: null, canvas: null, observer: null, observed: null, small: null, timer: null, lastValues: null});
   }
   return views.get(name);
 }
