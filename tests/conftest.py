@@ -138,3 +138,26 @@ def save_readme_screenshot(png: bytes, name: str, colors: int = 160, width: int 
         image = image.resize((width, round(image.height * width / image.width)), Image.Resampling.LANCZOS)
     target = Path(__file__).resolve().parent.parent / "docs" / name
     image.quantize(colors=colors, method=Image.Quantize.MEDIANCUT).save(target, optimize=True)
+
+
+@pytest.fixture
+def one_thread():
+    """One torch thread for a test of small tensors: faster there, and on a shared 2-core machine two threads
+    spin-wait badly (tests opt in with `pytestmark = pytest.mark.usefixtures("one_thread")`)."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+class FakeClock:
+    """A monotonic clock that moves only when told to."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 
+from tests.conftest import FakeClock
 from ui.context import SessionStore
 
 
@@ -27,19 +28,6 @@ def test_idle_sessions_expire(tmp_path):
     store.get("new")
     store.sweep()  # what a visit does at most once a minute
     assert not old.directory.exists() and store.models("old") == {}
-
-
-class FakeClock:
-    """A monotonic clock that moves only when told to."""
-
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += seconds
 
 
 def test_an_unloaded_session_closes_after_its_grace_period_unless_it_is_used_again(tmp_path):

@@ -14,6 +14,7 @@ from PIL import Image
 from gan.ingest.data import ImageDataset, IngestReport
 from gan.train import TrainConfig, Trainer
 from gan.train.checkpoint import CHECKPOINT_FILE
+from tests.conftest import FakeClock
 from ui import train_resume as resume
 from ui.context import AppContext, SessionStore
 from ui.train_jobs import JobSlots, TrainJob
@@ -32,19 +33,6 @@ def build_tabs(root: Path):
     with gr.Blocks():
         tabs = build(ctx)
     return ctx, tabs.train
-
-
-class FakeClock:
-    """A monotonic clock that moves only when told to."""
-
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += seconds
 
 
 def build_app(root: Path, clock: FakeClock):

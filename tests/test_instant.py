@@ -16,14 +16,7 @@ from style.quant import FakeQuant, set_fake_quant
 from style.transfer import StyleConfig, stylize
 from tests.test_style_transfer import stripes, synthetic
 
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Small tensors: one thread is faster, and a shared 2-core machine makes two spin-wait."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")  # small tensors: see conftest.one_thread
 
 
 def tiny_painter(seed: int = 0) -> Painter:

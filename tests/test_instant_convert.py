@@ -26,12 +26,7 @@ from weights import magenta, manifest
 ASSETS = Path(__file__).resolve().parent.parent / "assets"
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")  # small tensors: see conftest.one_thread
 
 
 def tiny_qdq_graph(path: Path) -> np.ndarray:

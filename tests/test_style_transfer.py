@@ -13,14 +13,7 @@ from common.backbones import FeatureExtractor, load_backbone, resolve_backbone
 from style.colour import pil_to_tensor, to_yiq
 from style.transfer import StyleConfig, fit_size, stylize
 
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Tiny tensors: one thread is faster, and on a shared 2-core machine 2 threads spin-wait badly."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")  # small tensors: see conftest.one_thread
 
 
 def synthetic(width: int, height: int, seed: int) -> Image.Image:
