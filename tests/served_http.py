@@ -8,10 +8,13 @@ import io
 import json
 import threading
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import gradio
 import httpx
+import numpy as np
 import pytest
 from PIL import Image
 
@@ -86,3 +89,31 @@ def watch_cache_writes(patch: pytest.MonkeyPatch, sessions_root: Path) -> list[s
 
     patch.setattr(pu, "save_file_to_cache", watched_copy)
     return seen
+
+
+@contextmanager
+def watched_app(root: Path) -> Iterator[tuple]:
+    """A launched app whose sessions live under `root` -> (ctx, demo, url, record of in-place writes)."""
+    from app import build_demo, serve
+    from tests.conftest import free_port
+    from ui.context import AppContext, SessionStore
+
+    with pytest.MonkeyPatch.context() as patch:
+        ctx = AppContext(sessions=SessionStore(root=root))
+        in_place = watch_cache_writes(patch, ctx.sessions.root)
+        demo = build_demo(ctx)
+        port = free_port()
+        serve(demo, "127.0.0.1", port, prevent_thread_lock=True, quiet=True)
+        try:
+            yield ctx, demo, f"http://127.0.0.1:{port}/", in_place
+        finally:
+            demo.close()
+
+
+def noise_pngs(folder: Path, n: int, seed: int) -> list[Path]:
+    """`n` 36 px PNGs of seeded noise in `folder`."""
+    rng = np.random.default_rng(seed)
+    paths = [folder / f"{i}.png" for i in range(n)]
+    for path in paths:
+        Image.fromarray(rng.integers(0, 256, (36, 36, 3), dtype=np.uint8)).save(path)
+    return paths

@@ -18,13 +18,11 @@ from pathlib import Path
 
 import gradio
 import httpx
-import numpy as np
 import pytest
 from PIL import Image
 
-from tests.conftest import free_port
 from tests.fuzz_http import upload
-from tests.served_http import Tally, call, fetch_image, file_urls, watch_cache_writes
+from tests.served_http import Tally, call, fetch_image, file_urls, noise_pngs, watched_app
 from ui import files
 
 # The recipe form in API order (model, seed, truncation, direction_1..8, upscale, size, raw_page, raw_1..8,
@@ -37,27 +35,13 @@ UPLOADERS = 4
 @pytest.fixture(scope="module")
 def served(tmp_path_factory):
     """A launched app with its own sessions, and a record of outputs that Gradio wrote in place."""
-    from app import build_demo, serve
-    from ui.context import AppContext, SessionStore
-
-    with pytest.MonkeyPatch.context() as patch:
-        ctx = AppContext(sessions=SessionStore(root=tmp_path_factory.mktemp("served-runtime")))
-        in_place = watch_cache_writes(patch, ctx.sessions.root)
-        demo = build_demo(ctx)
-        port = free_port()
-        serve(demo, "127.0.0.1", port, prevent_thread_lock=True, quiet=True)
-        yield ctx, demo, f"http://127.0.0.1:{port}/", in_place
-        demo.close()
+    with watched_app(tmp_path_factory.mktemp("served-runtime")) as app:
+        yield app
 
 
 @pytest.fixture(scope="module")
-def same_images(tmp_path_factory) -> list[dict]:
-    folder = tmp_path_factory.mktemp("same-images")
-    rng = np.random.default_rng(3)
-    paths = [folder / f"{i}.png" for i in range(4)]
-    for path in paths:
-        Image.fromarray(rng.integers(0, 256, (36, 36, 3), dtype=np.uint8)).save(path)
-    return paths
+def same_images(tmp_path_factory) -> list[Path]:
+    return noise_pngs(tmp_path_factory.mktemp("same-images"), 4, seed=3)
 
 
 def grid_visitor(base: str, tally: Tally) -> None:

@@ -24,12 +24,9 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import numpy as np
 import pytest
-from PIL import Image
 
-from tests.conftest import free_port
-from tests.served_http import watch_cache_writes
+from tests.served_http import noise_pngs, watched_app
 
 pytestmark = [pytest.mark.soak, pytest.mark.slow, pytest.mark.integration, pytest.mark.weights]
 SECONDS = float(os.environ.get("ATELIER_SOAK_SECONDS", "60"))
@@ -96,27 +93,13 @@ class Tally:
 def soak_app(tmp_path_factory):
     """A fresh app with its own runtime folder, so that the test can see and close its sessions; and a
     record of outputs that reached Gradio's cache by an unsafe route (tests/served_http.py)."""
-    from app import build_demo, serve
-    from ui.context import AppContext, SessionStore
-
-    with pytest.MonkeyPatch.context() as patch:
-        ctx = AppContext(sessions=SessionStore(root=tmp_path_factory.mktemp("soak-runtime")))
-        unsafe = watch_cache_writes(patch, ctx.sessions.root)
-        demo = build_demo(ctx)
-        port = free_port()
-        serve(demo, "127.0.0.1", port, prevent_thread_lock=True, quiet=True)
-        yield ctx, f"http://127.0.0.1:{port}/", unsafe
-        demo.close()
+    with watched_app(tmp_path_factory.mktemp("soak-runtime")) as (ctx, _demo, url, unsafe):
+        yield ctx, url, unsafe
 
 
 @pytest.fixture(scope="module")
 def images(tmp_path_factory) -> list[Path]:
-    folder = tmp_path_factory.mktemp("soak-imgs")
-    rng = np.random.default_rng(1)
-    paths = [folder / f"{i}.png" for i in range(5)]
-    for path in paths:
-        Image.fromarray(rng.integers(0, 256, (36, 36, 3), dtype=np.uint8)).save(path)
-    return paths
+    return noise_pngs(tmp_path_factory.mktemp("soak-imgs"), 5, seed=1)
 
 
 def visitor(url: str):

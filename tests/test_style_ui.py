@@ -37,8 +37,9 @@ def test_stylize_streams_through_gradio_client(client):
     assert len(job.outputs()) > 1  # it streamed intermediate updates, not just the end
 
 
-def preview_src(page) -> str | None:
-    img = page.locator("#style-preview img")
+def image_src(page, element_id: str) -> str | None:
+    """The src of the picture shown in the element with this id, None before one is shown."""
+    img = page.locator(f"#{element_id} img")
     return img.first.get_attribute("src") if img.count() else None
 
 
@@ -54,12 +55,12 @@ def test_browser_run_updates_preview(page, artifacts_dir):
     page.locator("#style-refine").click()
     seen, deadline = [], time.time() + 240
     while time.time() < deadline and not page.locator("text=Done:").count():
-        src = preview_src(page)
+        src = image_src(page, "style-preview")
         if src and (not seen or seen[-1] != src):
             seen.append(src)
         time.sleep(0.2)
     assert page.locator("text=Done:").count(), "the run did not finish"
-    final = preview_src(page)
+    final = image_src(page, "style-preview")
     if final and seen[-1] != final:
         seen.append(final)
     assert len(seen) >= 2, f"preview never changed: {seen}"
@@ -106,11 +107,6 @@ def test_paint_it_paints_the_explore_picture_and_the_interpolation(client):
         assert gif.n_frames == 4 and gif.size == (256, 256) and len(files) == 3  # 3 frames forth and back
 
 
-def instant_src(page) -> str | None:
-    img = page.locator("#style-instant img")
-    return img.first.get_attribute("src") if img.count() else None
-
-
 @pytest.mark.browser
 @pytest.mark.weights
 def test_browser_instant_picture_follows_the_strength_slider(page, artifacts_dir):
@@ -121,14 +117,14 @@ def test_browser_instant_picture_follows_the_strength_slider(page, artifacts_dir
     status = page.locator("#style-instant-status")
     page.wait_for_function("document.querySelector('#style-instant-status').innerText.includes('strength 1')",
                            timeout=60_000)
-    first = instant_src(page)
+    first = image_src(page, "style-instant")
     slider = page.locator("#style-strength input[type='range']")
     box = slider.bounding_box()
     page.mouse.click(box["x"] + box["width"] * 0.2, box["y"] + box["height"] / 2)  # strength ~0.3
     page.wait_for_function("!document.querySelector('#style-instant-status').innerText.includes('strength 1 ')",
                            timeout=60_000)
     page.wait_for_function(f"document.querySelector('#style-instant img').src !== {first!r}", timeout=60_000)
-    assert instant_src(page) != first and "strength 0." in status.inner_text()
+    assert image_src(page, "style-instant") != first and "strength 0." in status.inner_text()
     page.screenshot(path=str(artifacts_dir / "style-instant.png"), full_page=True)
 
 
