@@ -1,4 +1,5 @@
-"""Quality against training time: KID x 1000 after 1, 2, 5 and 20 minutes, the new default against the old.
+"""Quality against training time: KID x 1000 after 1, 2, 5 and 20 minutes, the CPU default against the best
+alternative measured (hinge + spectral norm, batch 16, a D a quarter as wide: docs/train.md).
 
 Both recipes train on the same folder (the 118 Noto Emoji faces by default) in one process, one after
 the other, with the same seed; the clock counts training only (it stops while KID is measured). KID
@@ -26,27 +27,36 @@ import torch
 
 from common.device import describe, pick_device
 from gan.train import TrainConfig, Trainer, suggest_config
+from gan.train.card import grid_to_pil, grid_uint8
 
 log = logging.getLogger(__name__)
 
 EMOJI = Path(__file__).resolve().parents[1] / "runs" / "emoji-faces"  # written by tools.datasets.emoji_faces
 MINUTES = (1, 2, 5, 20)
 KID_SAMPLES = 256
-# The recipe that suggest_config gave a small set on a CPU before the measured new default.
+# The CPU recipe of DCGAN's example at CPU sizes: the issue's default, and (after the quiet-machine round of
+# docs/train.md) the default again; bench.train_grow_quality measures its speed ratios against it.
 OLD_DEFAULT = dict(loss="bce", lr_g=2e-4, lr_d=2e-4, beta1=0.5, beta2=0.999, batch_size=32, ngf=32, ndf=32,
                    g_arch="dcgan", d_arch="dcgan", d_norm="batch", diffaugment="color,translation,cutout",
                    ema_decay=0.999)
 
 
+# The best of the other recipes at 5 minutes on a quiet CPU (docs/train.md): KID 59 against the default's 14.
+ALTERNATIVE = dict(loss="hinge", d_norm="spectral", batch_size=16, ndf=8)
+
+
 def recipes(n_images: int, device: torch.device) -> dict[str, TrainConfig]:
-    """{"new": today's suggest_config, "old": the recipe before it}, both without live measurements."""
+    """{"new": today's suggest_config, "old": the best alternative measured}, both without live measurements."""
     quiet = dict(steps=10_000_000, sample_every=10**6, checkpoint_every=10**6, kid_every=0)
     return {"new": suggest_config(n_images, device, **quiet),
-            "old": suggest_config(n_images, device, **quiet, **OLD_DEFAULT)}
+            "old": suggest_config(n_images, device, **quiet, **ALTERNATIVE)}
 
 
-def train_for(config: TrainConfig, images: torch.Tensor, marks_s: list[float], meter, device) -> list[dict]:
-    """Train until the last mark (training seconds); at each mark, KID of 256 EMA samples. One dict per mark."""
+def train_for(config: TrainConfig, images: torch.Tensor, marks_s: list[float], meter, device,
+              grids: Path | None = None, label: str = "") -> list[dict]:
+    """Train until the last mark (training seconds); at each mark, KID of 256 EMA samples (and, with `grids`,
+    the first 64 of them saved as `<label>-<minutes>min.png`, and the last mark's model exported beside them).
+    One dict per mark."""
     trainer = Trainer(config, device=device)
     z = torch.randn(KID_SAMPLES, config.nz, generator=torch.Generator().manual_seed(config.seed + 7919))
     stop, results, pending = threading.Event(), [], list(marks_s)
@@ -55,10 +65,15 @@ def train_for(config: TrainConfig, images: torch.Tensor, marks_s: list[float], m
         trained = time.perf_counter() - started - paused
         while pending and trained >= pending[0] and not stop.is_set():
             t0 = time.perf_counter()
-            q = meter.measure(trainer.sample(z))
+            samples = trainer.sample(z)
+            q = meter.measure(samples)
+            if grids:
+                grid_to_pil(grid_uint8(samples[:64])).save(grids / f"{label}-{pending[0] / 60:g}min.png")
             results.append({"minutes": pending.pop(0) / 60, "step": rec.step, "kid": q.kid, "kid_std": q.kid_std,
                             "coverage": q.coverage, "images_per_s": rec.step * config.batch_size / trained})
             log.info("%s", results[-1])
+            if grids and not pending:  # the run's last mark: keep its generator (Explore can open it)
+                trainer.export(grids / f"{label}-{results[-1]['minutes']:g}min-model")
             paused += time.perf_counter() - t0
         if not pending:
             stop.set()
@@ -108,7 +123,7 @@ def kid_cost_row(images: torch.Tensor, device: torch.device, repeats: int = 3) -
 
 
 def run(quick: bool = False, data: Path | None = None, minutes: tuple[float, ...] = MINUTES,
-        cost_only: bool = False) -> list[dict]:
+        cost_only: bool = False, grids: Path | None = None) -> list[dict]:
     """Rows: KID's cost, then KID x 1000 after each of `minutes` for the new default (ours) and the old one."""
     device = pick_device()
     minutes = (0.1, 0.2) if quick else minutes
@@ -122,7 +137,9 @@ def run(quick: bool = False, data: Path | None = None, minutes: tuple[float, ...
         return rows
     meter = build_meter(images, device)
     marks = [m * 60 for m in minutes]
-    results = {key: train_for(config, images, marks, meter, device)
+    if grids:
+        grids.mkdir(parents=True, exist_ok=True)
+    results = {key: train_for(config, images, marks, meter, device, grids, key)
                for key, config in recipes(len(images), device).items()}
     for new, old in zip(results["new"], results["old"]):
         rows.append({"what": f"KID x1000 after {new['minutes']:g} min of training ({len(images)} images of {name})",
@@ -144,11 +161,13 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=min(2, os.cpu_count() or 1))
     parser.add_argument("--quick", action="store_true", help="6 and 12 seconds: a smoke run")
     parser.add_argument("--cost-only", action="store_true", help="only what one live KID measurement costs")
+    parser.add_argument("--grids", type=Path, default=None,
+                        help="save each mark's first 64 samples here as PNGs, and each recipe's last model")
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     torch.set_num_threads(args.threads)
-    for row in run(args.quick, args.data, tuple(args.minutes), args.cost_only):
-        print(f"{row['what']}: new default {row.get('ours')}, old default {row.get('reference', '-')} "
+    for row in run(args.quick, args.data, tuple(args.minutes), args.cost_only, args.grids):
+        print(f"{row['what']}: default {row.get('ours')}, hinge + SN at ndf 8 {row.get('reference', '-')} "
               f"({row.get('note', '')})")
 
 

@@ -195,8 +195,7 @@ def test_checkpoint_is_safetensors_without_pickle(tmp_path, images):
     with safe_open(str(path), framework="pt") as fh:
         keys = set(fh.keys())
         meta = fh.metadata()
-    d_weight = "D.main.0.parametrizations.weight.original"  # spectral norm (the default) keeps the raw weight
-    assert {"rng", "G.main.0.weight", d_weight, "EMA.main.0.weight", "optG.0.exp_avg"} <= keys
+    assert {"rng", "G.main.0.weight", "D.main.0.weight", "EMA.main.0.weight", "optG.0.exp_avg"} <= keys
     assert json.loads(meta["config"])["nz"] == 8 and meta["step"] == "6"
 
 
@@ -222,7 +221,9 @@ def test_wrong_data_and_config_are_explained(images):
 
 def test_suggested_defaults_follow_data_size_and_device():
     small_cpu = suggest_config(118, "cpu")
-    assert small_cpu.diffaugment and small_cpu.ngf == 32
+    assert small_cpu.diffaugment and (small_cpu.ngf, small_cpu.ndf, small_cpu.batch_size) == (32, 32, 32)
+    assert small_cpu.loss == "bce" and small_cpu.d_norm == "batch"  # the measured 5-minute recipe
+    assert suggest_config(118, "cpu", ndf=8).ndf == 8  # a setting given wins over the suggestion
     assert suggest_config(5000, "cpu").diffaugment == ""
     assert suggest_config(118, "cuda").ngf == 64
 

@@ -144,6 +144,6 @@ BUNDLED: dict[str, BundledModel] = {
     "dcgan-emoji-64": BundledModel(
         model_id="dcgan-emoji-64",
         licence="Apache-2.0 (trained on Google's Noto Emoji, Apache-2.0; credit Google)",
-        description="DCGAN generator, 64x64 yellow emoji faces (nz=100, ngf=32), trained here on CPU.",
+        description="DCGAN generator, 64x64 yellow emoji faces (nz=100, ngf=32), trained here on CPU in 20 min.",
     ),
 }
