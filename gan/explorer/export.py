@@ -21,6 +21,7 @@ import copy
 import hashlib
 import logging
 import secrets
+import threading
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -142,6 +143,12 @@ def check_against_torch(G: nn.Module, proto, config: WebExportConfig) -> int:
     return int(abs(got - want).max())
 
 
+# torch.export keeps its tracing state in module globals (torch.fx.traceback.current_meta): two exports at
+# once in one process (two models picked together, or a test beside the app's background export) broke
+# each other with KeyError 'custom' (7 of 9 failed in 3 threads x 3 exports). One export at a time.
+EXPORT_LOCK = threading.Lock()
+
+
 def export_onnx(G: nn.Module, path: Path, config: WebExportConfig = WebExportConfig()) -> Path:
     """Export G for the page to `path` (written atomically); ExportRefused when it cannot be."""
     require_packages()
@@ -151,7 +158,8 @@ def export_onnx(G: nn.Module, path: Path, config: WebExportConfig = WebExportCon
     if size > config.max_weight_bytes:
         raise ExportRefused(f"its weights weigh {size / 2**20:.0f} MB, more than the "
                             f"{config.max_weight_bytes / 2**20:.0f} MB a page should download.")
-    proto = to_onnx(G, config)
+    with EXPORT_LOCK:
+        proto = to_onnx(G, config)
     if config.fp16_weights:
         weights_to_fp16(proto)
     try:
