@@ -34,6 +34,8 @@ log = logging.getLogger(__name__)
 EMOJI = Path(__file__).resolve().parents[1] / "runs" / "emoji-faces"  # written by tools.datasets.emoji_faces
 MINUTES = (1, 2, 5, 20)
 KID_SAMPLES = 256
+# what a measured run leaves out: an end, sample grids, checkpoints and the live KID (the clock times training)
+QUIET = dict(steps=10_000_000, sample_every=10**6, checkpoint_every=10**6, kid_every=0)
 # The CPU recipe of DCGAN's example at CPU sizes: the issue's default, and (after the quiet-machine round of
 # docs/train.md) the default again; bench.train_grow_quality measures its speed ratios against it.
 OLD_DEFAULT = dict(loss="bce", lr_g=2e-4, lr_d=2e-4, beta1=0.5, beta2=0.999, batch_size=32, ngf=32, ndf=32,
@@ -47,9 +49,8 @@ ALTERNATIVE = dict(loss="hinge", d_norm="spectral", batch_size=16, ndf=8)
 
 def recipes(n_images: int, device: torch.device) -> dict[str, TrainConfig]:
     """{"new": today's suggest_config, "old": the best alternative measured}, both without live measurements."""
-    quiet = dict(steps=10_000_000, sample_every=10**6, checkpoint_every=10**6, kid_every=0)
-    return {"new": suggest_config(n_images, device, **quiet),
-            "old": suggest_config(n_images, device, **quiet, **ALTERNATIVE)}
+    return {"new": suggest_config(n_images, device, **QUIET),
+            "old": suggest_config(n_images, device, **QUIET, **ALTERNATIVE)}
 
 
 def train_for(config: TrainConfig, images: torch.Tensor, marks_s: list[float], meter, device,
@@ -65,15 +66,15 @@ def train_for(config: TrainConfig, images: torch.Tensor, marks_s: list[float], m
         trained = time.perf_counter() - started - paused
         while pending and trained >= pending[0] and not stop.is_set():
             t0 = time.perf_counter()
-            samples = trainer.sample(z)
+            minutes, samples = pending.pop(0) / 60, trainer.sample(z)
             q = meter.measure(samples)
             if grids:
-                grid_to_pil(grid_uint8(samples[:64])).save(grids / f"{label}-{pending[0] / 60:g}min.png")
-            results.append({"minutes": pending.pop(0) / 60, "step": rec.step, "kid": q.kid, "kid_std": q.kid_std,
+                grid_to_pil(grid_uint8(samples[:64])).save(grids / f"{label}-{minutes:g}min.png")
+            results.append({"minutes": minutes, "step": rec.step, "kid": q.kid, "kid_std": q.kid_std,
                             "coverage": q.coverage, "images_per_s": rec.step * config.batch_size / trained})
             log.info("%s", results[-1])
             if grids and not pending:  # the run's last mark: keep its generator (Explore can open it)
-                trainer.export(grids / f"{label}-{results[-1]['minutes']:g}min-model")
+                trainer.export(grids / f"{label}-{minutes:g}min-model")
             paused += time.perf_counter() - t0
         if not pending:
             stop.set()

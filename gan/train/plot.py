@@ -23,8 +23,10 @@ def _smooth(values: list[float], window: int) -> list[float]:
 
 
 def metrics_plot(history: list[dict], keys: tuple[str, ...] = LOSS_KEYS, size: tuple[int, int] = (720, 360),
-                 title: str = "losses") -> Image.Image:
-    """Line plot of `keys` from metrics records (dicts with 'step'), smoothed over ~1% of the run."""
+                 title: str = "losses", x: str = "step", colours: dict | None = None) -> Image.Image:
+    """Line plot of `keys` from records (dicts with `x`, 'step' by default), smoothed over ~1% of them;
+    each key in its `colours` entry (default: the metrics' own colours)."""
+    colours = {**COLOURS, **(colours or {})}
     w, h, m = size[0], size[1], 40
     img = Image.new("RGB", size, "white")
     draw = ImageDraw.Draw(img)
@@ -32,7 +34,7 @@ def metrics_plot(history: list[dict], keys: tuple[str, ...] = LOSS_KEYS, size: t
     if len(rows) < 2:
         draw.text((m, h // 2), "not enough steps to plot", fill="black")
         return img
-    steps = [r["step"] for r in rows]
+    steps = [r[x] for r in rows]
     window = max(1, len(rows) // 100)
     series = {k: _smooth([float(r[k]) for r in rows], window) for k in keys}
     low, high = min(min(v) for v in series.values()), max(max(v) for v in series.values())
@@ -41,12 +43,12 @@ def metrics_plot(history: list[dict], keys: tuple[str, ...] = LOSS_KEYS, size: t
     sy = lambda v: h - m - (v - low) / (high - low) * (h - 2 * m)  # noqa: E731
     draw.rectangle([m, m, w - m, h - m], outline=(160, 160, 160))
     for k, values in series.items():
-        draw.line([(sx(s), sy(v)) for s, v in zip(steps, values)], fill=COLOURS.get(k, "black"), width=2)
-    draw.text((m, 10), f"{title} (moving average over {window} steps)", fill="black")
-    draw.text((m, h - m + 8), f"step {steps[0]}", fill="black")
-    draw.text((w - m - 70, h - m + 8), f"step {steps[-1]}", fill="black")
+        draw.line([(sx(s), sy(v)) for s, v in zip(steps, values)], fill=colours.get(k, "black"), width=2)
+    draw.text((m, 10), title + (f" (moving average over {window} {x}s)" if window > 1 else ""), fill="black")
+    draw.text((m, h - m + 8), f"{x} {steps[0]}", fill="black")
+    draw.text((w - m - 70, h - m + 8), f"{x} {steps[-1]}", fill="black")
     draw.text((4, m), f"{high:.2f}", fill="black")
     draw.text((4, h - m - 10), f"{low:.2f}", fill="black")
     for i, k in enumerate(keys):
-        draw.text((w - m - 90, m + 6 + 14 * i), k, fill=COLOURS.get(k, "black"))
+        draw.text((w - m - 90, m + 6 + 14 * i), k, fill=colours.get(k, "black"))
     return img
